@@ -1,0 +1,357 @@
+//! The operations of spec §3, run on the JS thread up to the point where Redis is needed;
+//! the Redis part runs on tokio and comes back through the [`Outbox`].
+//!
+//! The hot tier holds references to the very JS arrays callers stored, so a hot hit is a
+//! lookup plus one `napi_get_reference_value`, with no conversion.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use napi::bindgen_prelude::{Object, ObjectRef};
+use napi::Env;
+
+use crate::config::Settings;
+use crate::error::{CacheError, Result};
+use crate::hot::{Generation, HotTier, Lookup};
+use crate::js::{ClearOptions, Priority};
+use crate::lifecycle::Tasks;
+use crate::metrics::{Layer, Metric};
+use crate::outbox::{Completion, Found, Outbox, Outcome};
+use crate::warm::Warm;
+
+/// Values the hot tier owns; released explicitly with the JS thread's `Env`.
+type HotValue = ObjectRef<false>;
+
+/// The TS service's admission rule for `priority: "auto"` (compat).
+const AUTO_HOT_MAX_BYTES: usize = 10_000;
+const AUTO_HOT_MAX_POINTS: u32 = 100;
+
+/// Floats per operation row: `[id, kind, a, b]`; kinds are in `index.js` (`OP`).
+pub const OP_STRIDE: usize = 4;
+mod op {
+    pub const DONE: f64 = 0.0;
+    pub const MISS: f64 = 1.0;
+    pub const FOUND: f64 = 2.0;
+    pub const FAILED: f64 = 3.0;
+    pub const BATCH_ITEM: f64 = 4.0;
+    pub const BATCH_END: f64 = 5.0;
+    pub const CLEARED: f64 = 6.0;
+    pub const HEALTH: f64 = 7.0;
+}
+
+/// A Redis value JS is parsing right now; JS answers with `settle(ticket, value)`.
+struct Ticket {
+    key: String,
+    issued: Generation,
+    started: Instant,
+}
+
+/// What one drain hands to JS.
+pub struct Drained {
+    pub ops: Vec<f64>,
+    pub events: Vec<f64>,
+    pub strings: Vec<String>,
+}
+
+pub struct Core {
+    settings: Arc<Settings>,
+    hot: HotTier<HotValue>,
+    warm: Warm,
+    outbox: Arc<Outbox>,
+    tasks: Tasks,
+    tickets: Vec<Ticket>,
+}
+
+fn elapsed_ms(since: Instant) -> f64 {
+    since.elapsed().as_secs_f64() * 1000.0
+}
+
+fn release(env: &Env, values: Vec<HotValue>) {
+    for value in values {
+        let _ = value.unref(env);
+    }
+}
+
+/// Length of the JSON as JavaScript counts it (UTF-16 units), the TS service's `dataSize`.
+fn js_length(s: &str) -> usize {
+    if s.is_ascii() {
+        s.len()
+    } else {
+        s.encode_utf16().count()
+    }
+}
+
+impl Core {
+    pub fn new(settings: Settings, outbox: Arc<Outbox>, tasks: Tasks) -> Result<Core> {
+        let warm = napi::bindgen_prelude::within_runtime_if_available(|| Warm::connect(&settings))?;
+        tasks.start_cleanup_timer(outbox.clone(), settings.cleanup_interval);
+        Ok(Core {
+            hot: HotTier::new(settings.max_hot_size, settings.hot_ttl),
+            settings: Arc::new(settings),
+            warm,
+            outbox,
+            tasks,
+            tickets: Vec::new(),
+        })
+    }
+
+    fn lookup<'env>(&mut self, env: &'env Env, key: &str, started: Instant) -> Result<Option<Object<'env>>> {
+        match self.hot.get(key, Instant::now()) {
+            Lookup::Hit(value) => {
+                let value = value.get_value(env).map_err(|e| CacheError::Type(e.reason.clone()))?;
+                self.outbox.record(Metric::Get { layer: Layer::Hot, ms: elapsed_ms(started) });
+                Ok(Some(value))
+            }
+            Lookup::Expired(value) => {
+                release(env, vec![value]);
+                Ok(None)
+            }
+            Lookup::Miss => Ok(None),
+        }
+    }
+
+    /// A hot hit returns the stored array; otherwise the Redis read completes `id` later.
+    pub fn get<'env>(&mut self, env: &'env Env, id: u32, key: String) -> Result<Option<Object<'env>>> {
+        let started = Instant::now();
+        if let Some(hit) = self.lookup(env, &key, started)? {
+            return Ok(Some(hit));
+        }
+        let (warm, outbox, issued) = (self.warm.clone(), self.outbox.clone(), self.hot.generation());
+        self.tasks.spawn(async move {
+            // Errors count as misses (compat); health checks report them.
+            match warm.get(&key).await {
+                Ok(Some(json)) => {
+                    let found = Found { key, json, issued, started };
+                    outbox.complete(Completion { id, outcome: Outcome::Found(found) }, None);
+                }
+                _ => {
+                    let miss = Metric::Get { layer: Layer::Miss, ms: elapsed_ms(started) };
+                    outbox.complete(Completion { id, outcome: Outcome::Miss }, Some(miss));
+                }
+            }
+        });
+        Ok(None)
+    }
+
+    /// Stores `points` (already normalised by JS, `json` its serialisation). Returns
+    /// `false` when there was nothing to store.
+    pub fn set(
+        &mut self,
+        env: &Env,
+        id: u32,
+        key: String,
+        points: Option<(Object, u32)>,
+        json: String,
+        priority: Priority,
+    ) -> Result<bool> {
+        let Some((points, count)) = points else { return Ok(false) };
+        let started = Instant::now();
+        let data_size = js_length(&json);
+        let to_hot = priority == Priority::Hot
+            || (priority == Priority::Auto && data_size < AUTO_HOT_MAX_BYTES && count < AUTO_HOT_MAX_POINTS);
+        if to_hot {
+            let value = points.create_ref::<false>().map_err(|e| CacheError::Type(e.reason.clone()))?;
+            let released = self.hot.insert(key.clone(), value, Instant::now());
+            release(env, released);
+        }
+        let layer = if to_hot { Layer::Both } else { Layer::Warm };
+        let (warm, outbox, settings) = (self.warm.clone(), self.outbox.clone(), self.settings.clone());
+        self.tasks.spawn(async move {
+            let (outcome, metric) = match warm.set(&key, json, settings.warm_ttl_secs).await {
+                Ok(()) => (Outcome::Done, Metric::Set { layer, ms: elapsed_ms(started), data_size }),
+                Err(e) if settings.strict_warm_writes => {
+                    let message = format!("StreamCache setData failed: {e}");
+                    let failed = Metric::Failed { op: "setData", critical: true, message: e.to_string() };
+                    let err = match e {
+                        CacheError::Timeout { .. } => CacheError::Timeout { after_ms: settings.command_timeout.as_millis() as u64 },
+                        _ => CacheError::Redis(message),
+                    };
+                    (Outcome::Failed(err), failed)
+                }
+                Err(e) => (
+                    Outcome::Done,
+                    Metric::SetWarmFailed { ms: elapsed_ms(started), data_size, message: e.to_string() },
+                ),
+            };
+            outbox.complete(Completion { id, outcome }, Some(metric));
+        });
+        Ok(true)
+    }
+
+    /// Hot values (or `None`) per key; when any is `None`, one completion for `id` follows.
+    pub fn batch<'env>(&mut self, env: &'env Env, id: u32, keys: Vec<String>) -> Result<Vec<Option<Object<'env>>>> {
+        let started = Instant::now();
+        let mut values = Vec::with_capacity(keys.len());
+        let mut missing = Vec::new();
+        for key in keys {
+            let hit = self.lookup(env, &key, started)?;
+            if hit.is_none() {
+                missing.push(key);
+            }
+            values.push(hit);
+        }
+        if missing.is_empty() {
+            return Ok(values);
+        }
+        let (warm, outbox, issued) = (self.warm.clone(), self.outbox.clone(), self.hot.generation());
+        let chunk = self.settings.max_batch_size;
+        self.tasks.spawn(async move {
+            // A failed read leaves every key a miss (spec §3: per-key errors give null).
+            let replies = warm.mget_chunked(&missing, chunk).await.unwrap_or_default();
+            let mut replies = replies.into_iter();
+            let mut misses = Vec::new();
+            let items = missing
+                .into_iter()
+                .map(|key| match replies.next().flatten() {
+                    Some(json) => Some(Found { key, json, issued, started }),
+                    None => {
+                        misses.push(Metric::Get { layer: Layer::Miss, ms: elapsed_ms(started) });
+                        None
+                    }
+                })
+                .collect();
+            outbox.complete(Completion { id, outcome: Outcome::Batch(items) }, misses);
+        });
+        Ok(values)
+    }
+
+    pub fn delete(&mut self, env: &Env, id: u32, key: String) {
+        if let Some(value) = self.hot.remove(&key) {
+            release(env, vec![value]);
+        }
+        let (warm, outbox) = (self.warm.clone(), self.outbox.clone());
+        self.tasks.spawn(async move {
+            // Reported, not thrown (spec §3).
+            let metric = warm.del(&key).await.err().map(|e| Metric::Failed {
+                op: "deleteData",
+                critical: false,
+                message: e.to_string(),
+            });
+            outbox.complete(Completion { id, outcome: Outcome::Done }, metric);
+        });
+    }
+
+    pub fn clear_all(&mut self, env: &Env, id: u32, options: ClearOptions) {
+        release(env, self.hot.clear());
+        let (warm, outbox, ttl) = (self.warm.clone(), self.outbox.clone(), self.settings.warm_ttl_secs);
+        self.tasks.spawn(async move {
+            let (outcome, metric) = match warm.clear(options.keep_younger_than, ttl).await {
+                Ok(cleared) => (Outcome::Cleared(cleared), None),
+                Err(e) => {
+                    let metric = Metric::Failed { op: "clearAll", critical: true, message: e.to_string() };
+                    (Outcome::Failed(e), Some(metric))
+                }
+            };
+            outbox.complete(Completion { id, outcome }, metric);
+        });
+    }
+
+    pub fn health(&mut self, id: u32) {
+        let (warm, outbox) = (self.warm.clone(), self.outbox.clone());
+        self.tasks.spawn(async move {
+            let error = warm.ping().await.err().map(|e| e.to_string());
+            let metric = error.clone().map(|message| Metric::Failed { op: "healthCheck", critical: false, message });
+            outbox.complete(Completion { id, outcome: Outcome::Health { error } }, metric);
+        });
+    }
+
+    pub fn report_system(&mut self, healthy: bool) {
+        self.outbox.record(Metric::System { name: "cache_hot_size", value: self.hot.len() as f64 });
+        self.outbox.record(Metric::System { name: "health_status", value: if healthy { 1.0 } else { 0.0 } });
+    }
+
+    /// JS parsed a ticket's JSON: `value` is the array, or `None` when it was not a JSON
+    /// array (a miss, compat). Promotes the value unless a newer write or delete won.
+    pub fn settle(&mut self, env: &Env, ticket: u32, value: Option<Object>) -> Result<()> {
+        let Some(ticket) = self.tickets.get(ticket as usize) else {
+            return Err(CacheError::Range(format!("unknown ticket {ticket}")));
+        };
+        let (key, issued, started) = (ticket.key.clone(), ticket.issued, ticket.started);
+        let Some(value) = value else {
+            self.outbox.record(Metric::Get { layer: Layer::Miss, ms: elapsed_ms(started) });
+            return Ok(());
+        };
+        let value = value.create_ref::<false>().map_err(|e| CacheError::Type(e.reason.clone()))?;
+        match self.hot.promote(key, value, issued, Instant::now()) {
+            Ok(released) => release(env, released),
+            Err(unused) => release(env, vec![unused]),
+        }
+        self.outbox.record(Metric::Get { layer: Layer::Warm, ms: elapsed_ms(started) });
+        Ok(())
+    }
+
+    fn ticket(&mut self, found: Found, strings: &mut Vec<String>) -> (f64, f64) {
+        strings.push(found.json);
+        self.tickets.push(Ticket { key: found.key, issued: found.issued, started: found.started });
+        ((strings.len() - 1) as f64, (self.tickets.len() - 1) as f64)
+    }
+
+    /// Everything queued since the last drain, encoded for `index.js`.
+    pub fn drain(&mut self, env: &Env) -> Drained {
+        self.tickets.clear();
+        if self.outbox.take_cleanup_due() {
+            let expired = self.hot.remove_expired(Instant::now());
+            crate::metrics::Counters::add(&self.outbox.counters.cleaned, expired.len() as u64);
+            release(env, expired);
+        }
+        let (done, queued) = self.outbox.take();
+        let mut out = Drained { ops: Vec::with_capacity(done.len() * OP_STRIDE), events: Vec::new(), strings: Vec::new() };
+        for Completion { id, outcome } in done {
+            let id = id as f64;
+            let row = match outcome {
+                Outcome::Done => [id, op::DONE, 0.0, 0.0],
+                Outcome::Miss => [id, op::MISS, 0.0, 0.0],
+                Outcome::Found(found) => {
+                    let (json, ticket) = self.ticket(found, &mut out.strings);
+                    [id, op::FOUND, json, ticket]
+                }
+                Outcome::Batch(items) => {
+                    for item in items {
+                        let (json, ticket) = match item {
+                            Some(found) => self.ticket(found, &mut out.strings),
+                            None => (-1.0, -1.0),
+                        };
+                        out.ops.extend_from_slice(&[id, op::BATCH_ITEM, json, ticket]);
+                    }
+                    [id, op::BATCH_END, 0.0, 0.0]
+                }
+                Outcome::Cleared(c) => [id, op::CLEARED, c.deleted as f64, c.preserved as f64],
+                Outcome::Health { error } => {
+                    let error = match error {
+                        Some(message) => {
+                            out.strings.push(message);
+                            (out.strings.len() - 1) as f64
+                        }
+                        None => -1.0,
+                    };
+                    [id, op::HEALTH, error, self.hot.len() as f64]
+                }
+                Outcome::Failed(err) => {
+                    out.strings.push(err.to_string());
+                    out.strings.push(err.code().to_string());
+                    let n = out.strings.len() as f64;
+                    [id, op::FAILED, n - 2.0, n - 1.0]
+                }
+            };
+            out.ops.extend_from_slice(&row);
+        }
+        out.events.reserve(queued.len() * crate::metrics::EVENT_STRIDE);
+        let now = Instant::now();
+        for q in queued {
+            self.outbox.counters.record_latency(now.saturating_duration_since(q.enqueued).as_micros() as u64);
+            q.metric.encode(q.at_ms, &mut out.events, &mut out.strings);
+        }
+        out
+    }
+
+    pub fn hot_size(&self) -> usize {
+        self.hot.len()
+    }
+
+    /// Stops every task, empties the hot tier and releases the JS callback (spec §5).
+    pub fn destroy(mut self, env: &Env) {
+        self.tasks.cancel();
+        release(env, self.hot.clear());
+        drop(self.outbox.shut());
+    }
+}

@@ -1,0 +1,307 @@
+//! Constructor options → validated settings.
+//!
+//! Option names and defaults follow ioredis and the TypeScript service (spec §6), so an
+//! options object written for the old service works unchanged. Validation is pure: the
+//! JavaScript object is read through [`OptionSource`], which tests replace with a map.
+
+use std::time::Duration;
+
+use redis::{ConnectionInfo, IntoConnectionInfo};
+
+use crate::error::{CacheError, Result};
+
+/// One option value as read from JavaScript, before validation.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Raw {
+    /// `undefined` or `null`, or not present: the default applies.
+    Missing,
+    Bool(bool),
+    Num(f64),
+    Str(String),
+    /// Any other JavaScript type, named by `typeof`.
+    Other(&'static str),
+}
+
+/// Where option values come from; `path` is dotted (`"redis.port"`).
+pub trait OptionSource {
+    fn get(&self, path: &str) -> Result<Raw>;
+}
+
+/// Everything the cache needs, validated.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub connection: ConnectionInfo,
+    /// Kept only to scrub it out of error messages.
+    pub secret: Option<String>,
+    pub key_prefix: String,
+    pub connect_timeout: Duration,
+    pub command_timeout: Duration,
+    pub max_retries: usize,
+    pub hot_ttl: Duration,
+    pub warm_ttl_secs: u64,
+    pub max_hot_size: usize,
+    pub cleanup_interval: Duration,
+    pub max_batch_size: usize,
+    pub max_pending_metrics: usize,
+    pub strict_warm_writes: bool,
+    /// Whether an `onMetric` callback was given; without one no event is even built.
+    pub metrics_enabled: bool,
+}
+
+const DEFAULT_HOST: &str = "localhost";
+const DEFAULT_PORT: f64 = 6379.0;
+const DEFAULT_DB: i64 = 1;
+const DEFAULT_KEY_PREFIX: &str = "stream:";
+
+impl Settings {
+    pub fn from_source(src: &dyn OptionSource) -> Result<Settings> {
+        let o = Reader(src);
+        if o.truthy("redis.tls")? {
+            return Err(CacheError::Range(
+                "options.redis.tls: TLS connections are not supported by this build yet".into(),
+            ));
+        }
+        let url = o.string("redis.url")?;
+        let username = o.string("redis.username")?;
+        let password = o.string("redis.password")?;
+        let db = o.integer("redis.db", 0.0, i64::MAX as f64)?.map(|d| d as i64);
+
+        let mut connection = match &url {
+            Some(url) => parse_url(url)?,
+            None => {
+                let host = o.string("redis.host")?.unwrap_or_else(|| DEFAULT_HOST.to_string());
+                if host.is_empty() {
+                    return Err(CacheError::Range("options.redis.host must not be empty".into()));
+                }
+                let port = o.integer("redis.port", 1.0, 65535.0)?.unwrap_or(DEFAULT_PORT) as u16;
+                (host.as_str(), port)
+                    .into_connection_info()
+                    .map_err(|_| CacheError::Range("options.redis.host is not a valid host".into()))?
+            }
+        };
+        let mut redis = connection.redis_settings().clone();
+        if let Some(db) = db {
+            redis = redis.set_db(db);
+        } else if url.as_deref().map(url_names_db) != Some(true) {
+            redis = redis.set_db(DEFAULT_DB);
+        }
+        if let Some(user) = &username {
+            redis = redis.set_username(user);
+        }
+        if let Some(pass) = &password {
+            redis = redis.set_password(pass);
+        }
+        let secret = redis.password().map(str::to_string).filter(|p| !p.is_empty());
+        connection = connection.set_redis_settings(redis);
+
+        Ok(Settings {
+            connection,
+            secret,
+            key_prefix: o.string("redis.keyPrefix")?.unwrap_or_else(|| DEFAULT_KEY_PREFIX.into()),
+            connect_timeout: o.millis("redis.connectTimeout", 1.0)?.unwrap_or(ms(5000)),
+            command_timeout: o.millis("redis.commandTimeout", 1.0)?.unwrap_or(ms(3000)),
+            max_retries: o.integer("redis.maxRetriesPerRequest", 0.0, 1000.0)?.unwrap_or(3.0) as usize,
+            hot_ttl: o.millis("hotCacheTTL", 0.0)?.unwrap_or(ms(5000)),
+            warm_ttl_secs: o.integer("warmCacheTTL", 1.0, u32::MAX as f64)?.unwrap_or(300.0) as u64,
+            max_hot_size: o.integer("maxHotCacheSize", 0.0, 10_000_000.0)?.unwrap_or(1000.0) as usize,
+            cleanup_interval: o.millis("cleanupInterval", 1.0)?.unwrap_or(ms(30_000)),
+            max_batch_size: o.integer("maxBatchSize", 1.0, 100_000.0)?.unwrap_or(200.0) as usize,
+            max_pending_metrics: o.integer("maxPendingMetrics", 1.0, 100_000_000.0)?.unwrap_or(10_000.0)
+                as usize,
+            strict_warm_writes: o.boolean("strictWarmWrites")?.unwrap_or(false),
+            metrics_enabled: o.callback("onMetric")?,
+        })
+    }
+}
+
+fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+fn parse_url(url: &str) -> Result<ConnectionInfo> {
+    let malformed = || {
+        CacheError::Type(format!(
+            "options.redis.url is not a valid redis:// URL: {}",
+            redact_url(url)
+        ))
+    };
+    let parsed = redis::parse_redis_url(url).ok_or_else(malformed)?;
+    match parsed.scheme() {
+        "redis" => {}
+        "rediss" => {
+            return Err(CacheError::Range(
+                "options.redis.url: rediss:// (TLS) is not supported by this build yet".into(),
+            ))
+        }
+        _ => return Err(malformed()),
+    }
+    url.into_connection_info().map_err(|_| malformed())
+}
+
+/// Whether a `redis://host/N` URL chooses its own database, which then beats the default.
+fn url_names_db(url: &str) -> bool {
+    redis::parse_redis_url(url)
+        .map(|u| !u.path().trim_matches('/').is_empty())
+        .unwrap_or(false)
+}
+
+/// The URL with any password replaced, so it can appear in a message.
+fn redact_url(url: &str) -> String {
+    match redis::parse_redis_url(url) {
+        Some(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("***"));
+            u.to_string()
+        }
+        Some(u) => u.to_string(),
+        None => "(unparsable)".to_string(),
+    }
+}
+
+/// Typed accessors that turn a [`Raw`] into a value or a coded error naming the option.
+struct Reader<'a>(&'a dyn OptionSource);
+
+impl Reader<'_> {
+    fn wrong_type(path: &str, expected: &str, got: &Raw) -> CacheError {
+        let got = match got {
+            Raw::Missing => "undefined",
+            Raw::Bool(_) => "boolean",
+            Raw::Num(_) => "number",
+            Raw::Str(_) => "string",
+            Raw::Other(t) => t,
+        };
+        CacheError::Type(format!("options.{path} must be {expected}, got {got}"))
+    }
+
+    fn number(&self, path: &str) -> Result<Option<f64>> {
+        match self.0.get(path)? {
+            Raw::Missing => Ok(None),
+            Raw::Num(n) if n.is_finite() => Ok(Some(n)),
+            Raw::Num(n) => Err(CacheError::Range(format!("options.{path} must be finite, got {n}"))),
+            other => Err(Self::wrong_type(path, "a number", &other)),
+        }
+    }
+
+    fn integer(&self, path: &str, min: f64, max: f64) -> Result<Option<f64>> {
+        match self.number(path)? {
+            None => Ok(None),
+            Some(n) if n.fract() == 0.0 && n >= min && n <= max => Ok(Some(n)),
+            Some(n) => Err(CacheError::Range(format!(
+                "options.{path} must be an integer from {min} to {max}, got {n}"
+            ))),
+        }
+    }
+
+    fn millis(&self, path: &str, min: f64) -> Result<Option<Duration>> {
+        match self.number(path)? {
+            None => Ok(None),
+            Some(n) if n >= min && n <= 31_536_000_000.0 => Ok(Some(Duration::from_secs_f64(n / 1000.0))),
+            Some(n) => Err(CacheError::Range(format!(
+                "options.{path} must be at least {min} ms (and at most a year), got {n}"
+            ))),
+        }
+    }
+
+    fn string(&self, path: &str) -> Result<Option<String>> {
+        match self.0.get(path)? {
+            Raw::Missing => Ok(None),
+            Raw::Str(s) => Ok(Some(s)),
+            other => Err(Self::wrong_type(path, "a string", &other)),
+        }
+    }
+
+    fn boolean(&self, path: &str) -> Result<Option<bool>> {
+        match self.0.get(path)? {
+            Raw::Missing => Ok(None),
+            Raw::Bool(b) => Ok(Some(b)),
+            other => Err(Self::wrong_type(path, "a boolean", &other)),
+        }
+    }
+
+    fn callback(&self, path: &str) -> Result<bool> {
+        match self.0.get(path)? {
+            Raw::Missing => Ok(false),
+            Raw::Other("function") => Ok(true),
+            other => Err(Self::wrong_type(path, "a function", &other)),
+        }
+    }
+
+    /// ioredis accepts `tls: {}` as "on"; anything present and not `false` counts.
+    fn truthy(&self, path: &str) -> Result<bool> {
+        Ok(!matches!(self.0.get(path)?, Raw::Missing | Raw::Bool(false)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    struct Map(HashMap<&'static str, Raw>);
+
+    impl OptionSource for Map {
+        fn get(&self, path: &str) -> Result<Raw> {
+            Ok(self.0.get(path).cloned().unwrap_or(Raw::Missing))
+        }
+    }
+
+    fn settings(pairs: &[(&'static str, Raw)]) -> Result<Settings> {
+        Settings::from_source(&Map(pairs.iter().cloned().collect()))
+    }
+
+    #[test]
+    fn defaults_match_the_typescript_service() {
+        let s = settings(&[]).unwrap();
+        assert_eq!(s.connection.redis_settings().db(), 1);
+        assert_eq!(s.key_prefix, "stream:");
+        assert_eq!(s.hot_ttl, ms(5000));
+        assert_eq!(s.warm_ttl_secs, 300);
+        assert_eq!(s.max_hot_size, 1000);
+        assert_eq!(s.cleanup_interval, ms(30_000));
+        assert_eq!(s.max_batch_size, 200);
+        assert_eq!(s.max_pending_metrics, 10_000);
+        assert_eq!(s.command_timeout, ms(3000));
+        assert!(!s.strict_warm_writes);
+    }
+
+    #[test]
+    fn url_database_wins_over_default_but_not_over_explicit_db() {
+        let s = settings(&[("redis.url", Raw::Str("redis://127.0.0.1:7777/4".into()))]).unwrap();
+        assert_eq!(s.connection.redis_settings().db(), 4);
+        let s = settings(&[("redis.url", Raw::Str("redis://127.0.0.1:7777".into()))]).unwrap();
+        assert_eq!(s.connection.redis_settings().db(), 1);
+        let s = settings(&[
+            ("redis.url", Raw::Str("redis://127.0.0.1:7777/4".into())),
+            ("redis.db", Raw::Num(2.0)),
+        ])
+        .unwrap();
+        assert_eq!(s.connection.redis_settings().db(), 2);
+    }
+
+    #[test]
+    fn bad_values_are_coded_errors_naming_the_option() {
+        let cases: Vec<(&'static str, Raw, bool)> = vec![
+            ("redis.port", Raw::Num(70000.0), false),
+            ("redis.port", Raw::Str("6379".into()), true),
+            ("hotCacheTTL", Raw::Num(-1.0), false),
+            ("warmCacheTTL", Raw::Num(0.5), false),
+            ("maxHotCacheSize", Raw::Num(f64::NAN), false),
+            ("strictWarmWrites", Raw::Num(1.0), true),
+            ("redis.url", Raw::Str("http://x".into()), true),
+        ];
+        for (path, raw, is_type) in cases {
+            let err = settings(&[(path, raw.clone())]).unwrap_err();
+            assert_eq!(err.code(), crate::error::INVALID_ARGUMENT);
+            assert_eq!(matches!(err, CacheError::Type(_)), is_type, "{path} {raw:?}: {err}");
+            assert!(err.to_string().contains(path), "{err} should name {path}");
+        }
+    }
+
+    #[test]
+    fn passwords_never_appear_in_messages() {
+        let err = settings(&[("redis.url", Raw::Str("ftp://u:hunter2@h:1/0".into()))]).unwrap_err();
+        assert!(!err.to_string().contains("hunter2"), "{err}");
+        let s = settings(&[("redis.password", Raw::Str("hunter2".into()))]).unwrap();
+        assert_eq!(s.secret.as_deref(), Some("hunter2"));
+    }
+}

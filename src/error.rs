@@ -1,0 +1,69 @@
+//! The one error type of the addon and how it reaches JavaScript.
+//!
+//! Every error a caller can see carries a stable `code`, so applications can branch on it
+//! instead of parsing messages.
+
+use std::fmt;
+
+use napi::{Env, Status};
+
+pub const INVALID_ARGUMENT: &str = "STREAM_CACHE_INVALID_ARGUMENT";
+pub const DESTROYED: &str = "STREAM_CACHE_DESTROYED";
+pub const REDIS_ERROR: &str = "STREAM_CACHE_REDIS_ERROR";
+pub const TIMEOUT: &str = "STREAM_CACHE_TIMEOUT";
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum CacheError {
+    /// An argument of the wrong JavaScript type; thrown as a `TypeError`.
+    Type(String),
+    /// An argument of the right type but outside its allowed values; thrown as a `RangeError`.
+    Range(String),
+    /// The cache was destroyed before or during the call.
+    Destroyed,
+    /// Redis answered with an error or the connection failed (message already redacted).
+    Redis(String),
+    /// Redis did not answer within `commandTimeout`.
+    Timeout { after_ms: u64 },
+}
+
+impl CacheError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            CacheError::Type(_) | CacheError::Range(_) => INVALID_ARGUMENT,
+            CacheError::Destroyed => DESTROYED,
+            CacheError::Redis(_) => REDIS_ERROR,
+            CacheError::Timeout { .. } => TIMEOUT,
+        }
+    }
+
+    /// Throws this error into JS with the right class and `code`; the returned error tells
+    /// napi-rs that an exception is already pending so it does not throw a second one.
+    pub fn throw(&self, env: &Env) -> napi::Error {
+        let message = self.to_string();
+        let thrown = match self {
+            CacheError::Type(_) => env.throw_type_error(&message, Some(self.code())),
+            CacheError::Range(_) => env.throw_range_error(&message, Some(self.code())),
+            _ => env.throw_error(&message, Some(self.code())),
+        };
+        match thrown {
+            Ok(()) => napi::Error::from_status(Status::PendingException),
+            Err(e) => e,
+        }
+    }
+}
+
+impl fmt::Display for CacheError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CacheError::Type(m) | CacheError::Range(m) | CacheError::Redis(m) => f.write_str(m),
+            CacheError::Destroyed => f.write_str("StreamCache has been destroyed"),
+            CacheError::Timeout { after_ms } => {
+                write!(f, "Redis did not answer within {after_ms} ms (commandTimeout)")
+            }
+        }
+    }
+}
+
+impl std::error::Error for CacheError {}
+
+pub type Result<T> = std::result::Result<T, CacheError>;

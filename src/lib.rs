@@ -1,0 +1,210 @@
+//! The JavaScript surface of stream-cache-native. Everything here only converts
+//! arguments and delegates; `index.js` wraps it into the promise-returning `StreamCache`.
+
+mod cache;
+mod config;
+mod error;
+mod hot;
+mod js;
+mod lifecycle;
+mod metrics;
+mod outbox;
+mod warm;
+
+use std::sync::Arc;
+
+use napi::bindgen_prelude::{Float64Array, Function, Object, ObjectFinalize};
+use napi::{Env, Unknown};
+use napi_derive::napi;
+use tokio_util::sync::CancellationToken;
+
+use crate::cache::Core;
+use crate::config::Settings;
+use crate::error::CacheError;
+use crate::lifecycle::Tasks;
+use crate::metrics::Counters;
+use crate::outbox::Outbox;
+
+/// Results and metric events queued since the last drain, as flat rows.
+#[napi(object)]
+pub struct Drained {
+    /// Rows of `[id, kind, a, b]`.
+    pub ops: Float64Array,
+    /// Rows of `[code, timestampMs, value, dataSize, compressionRatio, stringA, stringB]`.
+    pub events: Float64Array,
+    pub strings: Vec<String>,
+}
+
+/// The counters of spec §5.
+#[napi(object)]
+pub struct NativeStats {
+    pub pending_metrics: f64,
+    pub emitted_metrics: f64,
+    pub dropped_metrics: f64,
+    pub failed_metrics: f64,
+    pub mean_metric_latency_ms: f64,
+    pub hot_cache_size: f64,
+    pub expired_cleaned: f64,
+    pub destroyed: bool,
+}
+
+#[napi(custom_finalize)]
+pub struct NativeStreamCache {
+    /// `None` once destroyed.
+    core: Option<Core>,
+    outbox: Arc<Outbox>,
+}
+
+impl NativeStreamCache {
+    fn core(&mut self, env: &Env) -> napi::Result<&mut Core> {
+        self.core.as_mut().ok_or_else(|| CacheError::Destroyed.throw(env))
+    }
+}
+
+#[napi]
+impl NativeStreamCache {
+    /// `wake` is called (weakly, without arguments) whenever results or events are queued.
+    #[napi(constructor, catch_unwind)]
+    pub fn new(env: Env, options: Unknown, wake: Function<(), ()>) -> napi::Result<Self> {
+        let settings = js::JsOptions::new(options, "options")
+            .and_then(|o| Settings::from_source(&o))
+            .map_err(|e| e.throw(&env))?;
+        let waker = wake.build_threadsafe_function::<()>().weak::<true>().callee_handled::<false>().build()?;
+        let cancel = CancellationToken::new();
+        let outbox = Arc::new(Outbox::new(
+            waker,
+            settings.metrics_enabled,
+            settings.max_pending_metrics,
+            cancel.clone(),
+        ));
+        let core = Core::new(settings, outbox.clone(), Tasks::new(cancel)).map_err(|e| e.throw(&env))?;
+        Ok(NativeStreamCache { core: Some(core), outbox })
+    }
+
+    /// The hot value, or `null` after starting a Redis read that completes `id`.
+    #[napi(catch_unwind)]
+    pub fn get<'env>(&mut self, env: &'env Env, id: u32, key: Unknown) -> napi::Result<Option<Object<'env>>> {
+        let key = js::key(key, "key").map_err(|e| e.throw(env))?;
+        self.core(env)?.get(env, id, key).map_err(|e| e.throw(env))
+    }
+
+    /// `get` after checking `since`, for `getDataSince`.
+    #[napi(catch_unwind)]
+    pub fn get_since<'env>(
+        &mut self,
+        env: &'env Env,
+        id: u32,
+        key: Unknown,
+        since: Unknown,
+    ) -> napi::Result<Option<Object<'env>>> {
+        let key = js::key(key, "key").map_err(|e| e.throw(env))?;
+        js::since(since).map_err(|e| e.throw(env))?;
+        self.core(env)?.get(env, id, key).map_err(|e| e.throw(env))
+    }
+
+    /// Returns `true` when a write for `id` was started, `false` when there was no data.
+    #[napi(catch_unwind)]
+    pub fn set(
+        &mut self,
+        env: &Env,
+        id: u32,
+        key: Unknown,
+        points: Unknown,
+        json: String,
+        priority: Unknown,
+    ) -> napi::Result<bool> {
+        let key = js::key(key, "key").map_err(|e| e.throw(env))?;
+        let priority = js::priority(priority).map_err(|e| e.throw(env))?;
+        let points = js::points(points).map_err(|e| e.throw(env))?;
+        self.core(env)?.set(env, id, key, points, json, priority).map_err(|e| e.throw(env))
+    }
+
+    /// Hot values per key (`null` for the rest, which `id` completes later).
+    #[napi(catch_unwind)]
+    pub fn batch<'env>(&mut self, env: &'env Env, id: u32, keys: Unknown) -> napi::Result<Vec<Option<Object<'env>>>> {
+        let keys = js::keys(keys).map_err(|e| e.throw(env))?;
+        self.core(env)?.batch(env, id, keys).map_err(|e| e.throw(env))
+    }
+
+    #[napi(catch_unwind)]
+    pub fn delete(&mut self, env: &Env, id: u32, key: Unknown) -> napi::Result<()> {
+        let key = js::key(key, "key").map_err(|e| e.throw(env))?;
+        self.core(env)?.delete(env, id, key);
+        Ok(())
+    }
+
+    #[napi(catch_unwind)]
+    pub fn clear_all(&mut self, env: &Env, id: u32, options: Unknown) -> napi::Result<()> {
+        let options = js::clear_options(options).map_err(|e| e.throw(env))?;
+        self.core(env)?.clear_all(env, id, options);
+        Ok(())
+    }
+
+    #[napi(catch_unwind)]
+    pub fn health(&mut self, env: &Env, id: u32) -> napi::Result<()> {
+        self.core(env)?.health(id);
+        Ok(())
+    }
+
+    #[napi(catch_unwind)]
+    pub fn report_system(&mut self, env: &Env, healthy: bool) -> napi::Result<()> {
+        self.core(env)?.report_system(healthy);
+        Ok(())
+    }
+
+    /// Answers a `FOUND` row: the parsed array, or `null` when it was not a JSON array.
+    #[napi(catch_unwind)]
+    pub fn settle(&mut self, env: &Env, ticket: u32, value: Option<Object>) -> napi::Result<()> {
+        self.core(env)?.settle(env, ticket, value).map_err(|e| e.throw(env))
+    }
+
+    #[napi(catch_unwind)]
+    pub fn drain(&mut self, env: &Env) -> napi::Result<Drained> {
+        let drained = self.core(env)?.drain(env);
+        Ok(Drained {
+            ops: Float64Array::new(drained.ops),
+            events: Float64Array::new(drained.events),
+            strings: drained.strings,
+        })
+    }
+
+    /// What the JS delivery loop did with the last drain's events.
+    #[napi(catch_unwind)]
+    pub fn delivered(&self, emitted: u32, failed: u32, dropped: u32) {
+        let c = &self.outbox.counters;
+        Counters::add(&c.emitted, emitted as u64);
+        Counters::add(&c.failed, failed as u64);
+        Counters::add(&c.dropped, dropped as u64);
+    }
+
+    #[napi(catch_unwind)]
+    pub fn stats(&self) -> NativeStats {
+        let c = &self.outbox.counters;
+        NativeStats {
+            pending_metrics: self.outbox.pending_events() as f64,
+            emitted_metrics: Counters::get(&c.emitted),
+            dropped_metrics: Counters::get(&c.dropped),
+            failed_metrics: Counters::get(&c.failed),
+            mean_metric_latency_ms: c.mean_latency_ms(),
+            hot_cache_size: self.core.as_ref().map_or(0, |c| c.hot_size()) as f64,
+            expired_cleaned: Counters::get(&c.cleaned),
+            destroyed: self.core.is_none(),
+        }
+    }
+
+    /// Idempotent; after it returns no result or event reaches JS again.
+    #[napi(catch_unwind)]
+    pub fn destroy(&mut self, env: &Env) {
+        if let Some(core) = self.core.take() {
+            core.destroy(env);
+        }
+    }
+}
+
+impl ObjectFinalize for NativeStreamCache {
+    /// Garbage-collected without `destroy()`: stop the tasks and free the hot tier.
+    fn finalize(mut self, env: Env) -> napi::Result<()> {
+        self.destroy(&env);
+        Ok(())
+    }
+}

@@ -1,0 +1,170 @@
+//! The wake-and-drain queue between Rust producers and the JS thread.
+//!
+//! Producers (tokio tasks and the JS thread itself) push operation results and metric
+//! events here. Only the empty → non-empty transition calls the one weak, payload-free
+//! ThreadsafeFunction, so a burst of thousands of events costs one wake-up, nothing
+//! crosses N-API per event, a full queue drops in Rust (nothing leaks), and the weak
+//! function never keeps the process alive. See `shared/design/metrics-lifecycle.md`.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, MutexGuard, RwLock};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
+use napi::Status;
+use tokio_util::sync::CancellationToken;
+
+use crate::error::CacheError;
+use crate::hot::Generation;
+use crate::metrics::{Counters, Metric};
+use crate::warm::Cleared;
+
+/// The JS drain function, weak (does not hold the event loop open), without payload.
+pub type Waker = ThreadsafeFunction<(), (), (), Status, false, true>;
+
+/// A value Redis returned that JS must parse before it can be handed out or promoted.
+pub struct Found {
+    pub key: String,
+    pub json: String,
+    pub issued: Generation,
+    pub started: Instant,
+}
+
+pub enum Outcome {
+    Done,
+    Miss,
+    Found(Found),
+    /// Results for a batch's hot misses, in the order they were asked for.
+    Batch(Vec<Option<Found>>),
+    Cleared(Cleared),
+    Health { error: Option<String> },
+    Failed(CacheError),
+}
+
+pub struct Completion {
+    pub id: u32,
+    pub outcome: Outcome,
+}
+
+pub struct QueuedMetric {
+    pub metric: Metric,
+    pub at_ms: f64,
+    pub enqueued: Instant,
+}
+
+#[derive(Default)]
+struct Queues {
+    done: Vec<Completion>,
+    events: Vec<QueuedMetric>,
+}
+
+pub struct Outbox {
+    queues: Mutex<Queues>,
+    wake_pending: AtomicBool,
+    cleanup_due: AtomicBool,
+    waker: RwLock<Option<Waker>>,
+    events_enabled: bool,
+    max_events: usize,
+    /// Cancelled when the JS environment goes away under us (worker terminated).
+    closing: CancellationToken,
+    pub counters: Counters,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic elsewhere while holding the lock must not take every later call down too.
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+fn now_ms() -> f64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64() * 1000.0).unwrap_or(0.0)
+}
+
+impl Outbox {
+    pub fn new(waker: Waker, events_enabled: bool, max_events: usize, closing: CancellationToken) -> Self {
+        Outbox {
+            queues: Mutex::new(Queues::default()),
+            wake_pending: AtomicBool::new(false),
+            cleanup_due: AtomicBool::new(false),
+            waker: RwLock::new(Some(waker)),
+            events_enabled,
+            max_events,
+            closing,
+            counters: Counters::default(),
+        }
+    }
+
+    fn push_event(&self, queues: &mut Queues, metric: Metric) {
+        if !self.events_enabled {
+            return;
+        }
+        if queues.events.len() >= self.max_events {
+            Counters::add(&self.counters.dropped, 1);
+            return;
+        }
+        queues.events.push(QueuedMetric { metric, at_ms: now_ms(), enqueued: Instant::now() });
+    }
+
+    pub fn record(&self, metric: Metric) {
+        if !self.events_enabled {
+            return;
+        }
+        self.push_event(&mut lock(&self.queues), metric);
+        self.wake();
+    }
+
+    /// Queues a result together with its events, so no drain can see the events first.
+    pub fn complete(&self, done: Completion, metrics: impl IntoIterator<Item = Metric>) {
+        {
+            let mut queues = lock(&self.queues);
+            queues.done.push(done);
+            for metric in metrics {
+                self.push_event(&mut queues, metric);
+            }
+        }
+        self.wake();
+    }
+
+    pub fn request_cleanup(&self) {
+        self.cleanup_due.store(true, Ordering::Release);
+        self.wake();
+    }
+
+    pub fn take_cleanup_due(&self) -> bool {
+        self.cleanup_due.swap(false, Ordering::AcqRel)
+    }
+
+    fn wake(&self) {
+        if self.wake_pending.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let waker = self.waker.read().unwrap_or_else(|p| p.into_inner());
+        if let Some(waker) = waker.as_ref() {
+            if waker.call((), ThreadsafeFunctionCallMode::NonBlocking) == Status::Closing {
+                self.closing.cancel();
+            }
+        }
+    }
+
+    /// Everything queued so far; a push after this point wakes JS again.
+    pub fn take(&self) -> (Vec<Completion>, Vec<QueuedMetric>) {
+        self.wake_pending.store(false, Ordering::Release);
+        let mut queues = lock(&self.queues);
+        (std::mem::take(&mut queues.done), std::mem::take(&mut queues.events))
+    }
+
+    pub fn pending_events(&self) -> usize {
+        lock(&self.queues).events.len()
+    }
+
+    /// Drops everything queued (counting the events) and hands back the waker so the
+    /// caller releases it on the JS thread. Later pushes are still counted, never sent.
+    pub fn shut(&self) -> Option<Waker> {
+        let waker = self.waker.write().unwrap_or_else(|p| p.into_inner()).take();
+        self.wake_pending.store(true, Ordering::Release);
+        let mut queues = lock(&self.queues);
+        Counters::add(&self.counters.dropped, queues.events.len() as u64);
+        queues.events.clear();
+        queues.done.clear();
+        waker
+    }
+}

@@ -1,0 +1,184 @@
+//! The warm tier: Redis access through the redis crate's `ConnectionManager`.
+//!
+//! The manager multiplexes every command over one connection and reconnects by itself;
+//! it is created lazily so that constructing a cache never waits for (or fails on) Redis.
+//! Every command is bounded by `commandTimeout`, so no operation can hang on a dead server.
+
+use std::future::Future;
+use std::time::Duration;
+
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::{Client, RedisError};
+
+use crate::config::Settings;
+use crate::error::{CacheError, Result};
+
+/// The fixed part of every warm key; the caller's key follows with no separator (compat).
+pub const WARM_KEY_INFIX: &str = "stream_cache_warm";
+
+const SCAN_COUNT: usize = 500;
+
+#[derive(Clone)]
+pub struct Warm {
+    conn: ConnectionManager,
+    /// `<keyPrefix>stream_cache_warm`
+    prefix: String,
+    command_timeout: Duration,
+    secret: Option<String>,
+}
+
+/// What `clearAll` did in Redis.
+#[derive(Debug, Default, Clone, Copy, PartialEq)]
+pub struct Cleared {
+    pub deleted: u64,
+    pub preserved: u64,
+}
+
+impl Warm {
+    /// Must run inside the tokio runtime; does not touch the network.
+    pub fn connect(settings: &Settings) -> Result<Warm> {
+        let client = Client::open(settings.connection.clone())
+            .map_err(|e| CacheError::Range(format!("options.redis: {}", redact(&e, &settings.secret))))?;
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(settings.connect_timeout))
+            .set_response_timeout(Some(settings.command_timeout))
+            .set_number_of_retries(settings.max_retries)
+            .set_max_delay(Duration::from_secs(2));
+        let conn = ConnectionManager::new_lazy_with_config(client, config)
+            .map_err(|e| CacheError::Redis(redact(&e, &settings.secret)))?;
+        Ok(Warm {
+            conn,
+            prefix: format!("{}{}", settings.key_prefix, WARM_KEY_INFIX),
+            command_timeout: settings.command_timeout,
+            secret: settings.secret.clone(),
+        })
+    }
+
+    pub fn key(&self, key: &str) -> String {
+        format!("{}{}", self.prefix, key)
+    }
+
+    async fn run<T, F>(&self, fut: F) -> Result<T>
+    where
+        F: Future<Output = std::result::Result<T, RedisError>>,
+    {
+        match tokio::time::timeout(self.command_timeout, fut).await {
+            Ok(Ok(v)) => Ok(v),
+            Ok(Err(e)) if e.is_timeout() => {
+                Err(CacheError::Timeout { after_ms: self.command_timeout.as_millis() as u64 })
+            }
+            Ok(Err(e)) => Err(CacheError::Redis(redact(&e, &self.secret))),
+            Err(_) => Err(CacheError::Timeout { after_ms: self.command_timeout.as_millis() as u64 }),
+        }
+    }
+
+    /// The stored JSON, or `None` when absent or not UTF-8 (which cannot be our JSON).
+    pub async fn get(&self, key: &str) -> Result<Option<String>> {
+        let mut conn = self.conn.clone();
+        let raw: Option<Vec<u8>> = self.run(redis::cmd("GET").arg(self.key(key)).query_async(&mut conn)).await?;
+        Ok(raw.and_then(|b| String::from_utf8(b).ok()))
+    }
+
+    /// One MGET per `chunk` keys, all in one pipeline: a single round trip.
+    pub async fn mget_chunked(&self, keys: &[String], chunk: usize) -> Result<Vec<Option<String>>> {
+        let mut conn = self.conn.clone();
+        let mut pipe = redis::pipe();
+        for part in keys.chunks(chunk.max(1)) {
+            let cmd = pipe.cmd("MGET");
+            for key in part {
+                cmd.arg(self.key(key));
+            }
+        }
+        let raw: Vec<Vec<Option<Vec<u8>>>> = self.run(pipe.query_async(&mut conn)).await?;
+        Ok(raw.into_iter().flatten().map(|v| v.and_then(|b| String::from_utf8(b).ok())).collect())
+    }
+
+    pub async fn set(&self, key: &str, json: String, ttl_secs: u64) -> Result<()> {
+        let mut conn = self.conn.clone();
+        let cmd = redis::cmd("SETEX").arg(self.key(key)).arg(ttl_secs).arg(json).clone();
+        self.run(cmd.query_async::<()>(&mut conn)).await
+    }
+
+    pub async fn del(&self, key: &str) -> Result<()> {
+        let mut conn = self.conn.clone();
+        self.run(redis::cmd("DEL").arg(self.key(key)).query_async::<()>(&mut conn)).await
+    }
+
+    pub async fn ping(&self) -> Result<()> {
+        let mut conn = self.conn.clone();
+        self.run(redis::cmd("PING").query_async::<()>(&mut conn)).await
+    }
+
+    /// Removes this cache's keys with SCAN + UNLINK (never KEYS). With `keep_younger_than`,
+    /// keys written less than that many seconds ago stay; their age is `warm_ttl - TTL`.
+    pub async fn clear(&self, keep_younger_than: Option<u64>, warm_ttl_secs: u64) -> Result<Cleared> {
+        let mut conn = self.conn.clone();
+        let pattern = format!("{}*", escape_glob(&self.prefix));
+        let mut cleared = Cleared::default();
+        let mut cursor: u64 = 0;
+        loop {
+            let scan = redis::cmd("SCAN").arg(cursor).arg("MATCH").arg(&pattern).arg("COUNT").arg(SCAN_COUNT).clone();
+            let (next, keys): (u64, Vec<Vec<u8>>) = self.run(scan.query_async(&mut conn)).await?;
+            let doomed = match keep_younger_than {
+                None => keys,
+                Some(max_age) => {
+                    let mut ttls = redis::pipe();
+                    for key in &keys {
+                        ttls.cmd("TTL").arg(key);
+                    }
+                    let ttls: Vec<i64> = self.run(ttls.query_async(&mut conn)).await?;
+                    let mut doomed = Vec::new();
+                    for (key, ttl) in keys.into_iter().zip(ttls) {
+                        let age = warm_ttl_secs as i64 - ttl;
+                        if ttl > 0 && age < max_age as i64 {
+                            cleared.preserved += 1;
+                        } else {
+                            doomed.push(key);
+                        }
+                    }
+                    doomed
+                }
+            };
+            if !doomed.is_empty() {
+                let n: u64 = self.run(redis::cmd("UNLINK").arg(&doomed).query_async(&mut conn)).await?;
+                cleared.deleted += n;
+            }
+            if next == 0 {
+                return Ok(cleared);
+            }
+            cursor = next;
+        }
+    }
+}
+
+/// Escapes Redis glob metacharacters so a key prefix like `app[1]*` matches only itself.
+pub fn escape_glob(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 4);
+    for c in s.chars() {
+        if matches!(c, '*' | '?' | '[' | ']' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// The error's text with the password scrubbed, in case a server or URL echoed it.
+fn redact(err: &RedisError, secret: &Option<String>) -> String {
+    let text = err.to_string();
+    match secret {
+        Some(s) if text.contains(s.as_str()) => text.replace(s.as_str(), "***"),
+        _ => text,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn glob_characters_are_escaped() {
+        assert_eq!(escape_glob("stream:stream_cache_warm"), "stream:stream_cache_warm");
+        assert_eq!(escape_glob("a*b?c[d]e\\"), "a\\*b\\?c\\[d\\]e\\\\");
+    }
+}
