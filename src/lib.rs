@@ -168,6 +168,12 @@ impl NativeStreamCache {
         })
     }
 
+    /// `true` while any operation is pending; see `Outbox::keep_alive`.
+    #[napi(catch_unwind)]
+    pub fn keep_alive(&self, env: &Env, on: bool) -> napi::Result<()> {
+        self.outbox.keep_alive(env, on)
+    }
+
     /// What the JS delivery loop did with the last drain's events.
     #[napi(catch_unwind)]
     pub fn delivered(&self, emitted: u32, failed: u32, dropped: u32) {

@@ -145,6 +145,18 @@ impl Outbox {
         }
     }
 
+    /// Holds the event loop open while operations are in flight (and only then), so an
+    /// awaited result is never lost to process exit and an idle cache never blocks it.
+    #[allow(deprecated)] // ref/unref is exactly this toggle; clone() cannot express it
+    pub fn keep_alive(&self, env: &napi::Env, on: bool) -> napi::Result<()> {
+        let mut waker = self.waker.write().unwrap_or_else(|p| p.into_inner());
+        match waker.as_mut() {
+            Some(w) if on => w.refer(env),
+            Some(w) => w.unref(env),
+            None => Ok(()),
+        }
+    }
+
     /// Everything queued so far; a push after this point wakes JS again.
     pub fn take(&self) -> (Vec<Completion>, Vec<QueuedMetric>) {
         self.wake_pending.store(false, Ordering::Release);
