@@ -24,6 +24,18 @@ function codedError(message, code) {
   return err
 }
 
+const REALM_ERRORS = { TypeError, RangeError, Error }
+
+// Native errors are built in the addon's realm; under jest or vm they would fail
+// `instanceof TypeError` in the caller's. Rebuild them here, keeping message and code.
+function adopt(err) {
+  const Local = REALM_ERRORS[err?.name]
+  if (Local === undefined || err instanceof Local) return err
+  const local = new Local(err.message)
+  local.code = err.code
+  return local
+}
+
 function destroyedError() {
   return codedError('StreamCache has been destroyed', CODES.DESTROYED)
 }
@@ -140,7 +152,11 @@ class StreamCache {
     // The native side holds the wake function strongly; a WeakRef keeps that from pinning
     // this object, so a cache that is dropped without destroy() can still be collected.
     const self = new WeakRef(this)
-    this.#native = new NativeStreamCache(options, () => self.deref()?.#drain())
+    try {
+      this.#native = new NativeStreamCache(options, () => self.deref()?.#drain())
+    } catch (err) {
+      throw adopt(err)
+    }
     this.#onMetric = options?.onMetric ?? null
   }
 
@@ -168,7 +184,7 @@ class StreamCache {
     try {
       hit = this.#native.get(id, key)
     } catch (err) {
-      return Promise.reject(err)
+      return Promise.reject(adopt(err))
     }
     return hit !== null ? Promise.resolve(hit) : this.#wait(id)
   }
@@ -180,7 +196,7 @@ class StreamCache {
     try {
       hit = this.#native.getSince(id, key, since)
     } catch (err) {
-      return Promise.reject(err)
+      return Promise.reject(adopt(err))
     }
     if (hit !== null) return Promise.resolve(pointsSince(hit, since))
     return this.#wait(id).then((points) => (points === null ? null : pointsSince(points, since)))
@@ -199,7 +215,7 @@ class StreamCache {
       }
       started = this.#native.set(id, key, points, json, priority)
     } catch (err) {
-      if (err.code) return Promise.reject(err)
+      if (err.code) return Promise.reject(adopt(err))
       const wrapped = new TypeError(`data could not be serialised to JSON: ${err.message}`)
       wrapped.code = CODES.INVALID_ARGUMENT
       return Promise.reject(wrapped)
@@ -214,7 +230,7 @@ class StreamCache {
     try {
       hits = this.#native.batch(id, keys)
     } catch (err) {
-      return Promise.reject(err)
+      return Promise.reject(adopt(err))
     }
     const result = {}
     const missing = []
@@ -250,7 +266,7 @@ class StreamCache {
     try {
       start(id)
     } catch (err) {
-      return Promise.reject(err)
+      return Promise.reject(adopt(err))
     }
     return this.#wait(id)
   }

@@ -120,6 +120,7 @@ impl Warm {
             let scan = redis::cmd("SCAN").arg(cursor).arg("MATCH").arg(&pattern).arg("COUNT").arg(SCAN_COUNT).clone();
             let (next, keys): (u64, Vec<Vec<u8>>) = self.run(scan.query_async(&mut conn)).await?;
             let doomed = match keep_younger_than {
+                _ if keys.is_empty() => keys,
                 None => keys,
                 Some(max_age) => {
                     let mut ttls = redis::pipe();

@@ -1,0 +1,93 @@
+'use strict'
+
+// Spec §7: wrong types and ranges get a coded TypeError/RangeError naming the argument;
+// nothing crashes and nothing cached is lost.
+
+const { StreamCache, CODES } = require('..')
+const { cacheOptions, quotes } = require('./helpers')
+
+let cache
+beforeAll(async () => {
+  cache = new StreamCache(cacheOptions())
+  await cache.setData('KEEP', quotes('KEEP', 3))
+  await cache.setData('KEEP.WARM', quotes('KEEP', 150))
+})
+afterAll(() => cache.destroy())
+
+async function expectCoded(promise, ErrorClass, mentions) {
+  const err = await promise.then(
+    () => {
+      throw new Error('expected a rejection')
+    },
+    (e) => e,
+  )
+  expect(err).toBeInstanceOf(ErrorClass)
+  expect(err.code).toBe(CODES.INVALID_ARGUMENT)
+  expect(err.message).toContain(mentions)
+}
+
+test.each([
+  ['getData', (c) => c.getData(undefined), TypeError, 'key'],
+  ['getData', (c) => c.getData(''), TypeError, 'key'],
+  ['getData', (c) => c.getData(12), TypeError, 'key'],
+  ['getData', (c) => c.getData({ toString: () => 'KEEP' }), TypeError, 'key'],
+  ['setData', (c) => c.setData(null, quotes('A', 1)), TypeError, 'key'],
+  ['setData', (c) => c.setData('A', 'not an array'), TypeError, 'data'],
+  ['setData', (c) => c.setData('A', { length: 2 }), TypeError, 'data'],
+  ['setData', (c) => c.setData('A', quotes('A', 1), 'lukewarm'), RangeError, 'priority'],
+  ['setData', (c) => c.setData('A', quotes('A', 1), 3), TypeError, 'priority'],
+  ['setData', (c) => c.setData('A', [{ price: 10n }]), TypeError, 'JSON'],
+  ['getDataSince', (c) => c.getDataSince('KEEP', '5'), TypeError, 'since'],
+  ['getDataSince', (c) => c.getDataSince('KEEP', NaN), RangeError, 'since'],
+  ['getDataSince', (c) => c.getDataSince('KEEP', Infinity), RangeError, 'since'],
+  ['getBatchData', (c) => c.getBatchData('KEEP'), TypeError, 'keys'],
+  ['getBatchData', (c) => c.getBatchData(['KEEP', 7]), TypeError, 'keys[1]'],
+  ['deleteData', (c) => c.deleteData([]), TypeError, 'key'],
+  ['clearAll', (c) => c.clearAll({ maxAge: -1 }), RangeError, 'maxAge'],
+  ['clearAll', (c) => c.clearAll('all'), TypeError, 'options'],
+])('%s rejects bad input (%#)', async (_name, call, ErrorClass, mentions) => {
+  await expectCoded(call(cache), ErrorClass, mentions)
+})
+
+test.each([
+  [{ redis: { port: 0 } }, RangeError, 'redis.port'],
+  [{ redis: { port: 65536 } }, RangeError, 'redis.port'],
+  [{ redis: { port: '6379' } }, TypeError, 'redis.port'],
+  [{ redis: { url: 'not a url' } }, TypeError, 'redis.url'],
+  [{ redis: { url: 'http://localhost:6379' } }, TypeError, 'redis.url'],
+  [{ redis: 'localhost' }, TypeError, 'redis'],
+  [{ hotCacheTTL: -5 }, RangeError, 'hotCacheTTL'],
+  [{ warmCacheTTL: 0 }, RangeError, 'warmCacheTTL'],
+  [{ maxHotCacheSize: 1.5 }, RangeError, 'maxHotCacheSize'],
+  [{ cleanupInterval: Infinity }, RangeError, 'cleanupInterval'],
+  [{ maxPendingMetrics: -1 }, RangeError, 'maxPendingMetrics'],
+  [{ strictWarmWrites: 'yes' }, TypeError, 'strictWarmWrites'],
+  [{ onMetric: 'log' }, TypeError, 'onMetric'],
+  [42, TypeError, 'options'],
+])('the constructor rejects %j', (options, ErrorClass, mentions) => {
+  let err
+  try {
+    new StreamCache(options)
+  } catch (e) {
+    err = e
+  }
+  expect(err).toBeInstanceOf(ErrorClass)
+  expect(err.code).toBe(CODES.INVALID_ARGUMENT)
+  expect(err.message).toContain(mentions)
+})
+
+test('a password never appears in an error message', () => {
+  let err
+  try {
+    new StreamCache({ redis: { url: 'redis://user:hunter2@localhost:6379/x' } })
+  } catch (e) {
+    err = e
+  }
+  expect(err.code).toBe(CODES.INVALID_ARGUMENT)
+  expect(err.message).not.toContain('hunter2')
+})
+
+test('nothing cached was lost to the bad calls', async () => {
+  expect(await cache.getData('KEEP')).toHaveLength(3)
+  expect(await cache.getData('KEEP.WARM')).toHaveLength(150)
+})

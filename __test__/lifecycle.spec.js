@@ -1,0 +1,232 @@
+'use strict'
+
+// One test per lifecycle guarantee of spec §5.
+
+const path = require('node:path')
+const { spawn } = require('node:child_process')
+const Redis = require('ioredis')
+const { StreamCache, CODES } = require('..')
+const { cacheOptions, redisUrl, settleEvents, quotes, sleep, waitFor } = require('./helpers')
+
+function runNode(args, { timeoutMs = 60_000 } = {}) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, args, { env: process.env, stdio: ['ignore', 'pipe', 'pipe'] })
+    let stdout = ''
+    let stderr = ''
+    child.stdout.on('data', (d) => (stdout += d))
+    child.stderr.on('data', (d) => (stderr += d))
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL')
+      reject(new Error(`child did not exit within ${timeoutMs} ms\n${stdout}\n${stderr}`))
+    }, timeoutMs)
+    child.on('exit', (code, signal) => {
+      clearTimeout(timer)
+      resolve({ code, signal, stdout, stderr, exitedAt: Date.now() })
+    })
+  })
+}
+const fixture = (name) => path.join(__dirname, 'fixtures', name)
+
+test('1. destroy() is idempotent and safe at any time', async () => {
+  const cache = new StreamCache(cacheOptions({ onMetric: () => {} }))
+  await Promise.all([cache.destroy(), cache.destroy()])
+  await cache.destroy()
+  expect(cache.stats().destroyed).toBe(true)
+  const fresh = new StreamCache(cacheOptions())
+  const inFlight = fresh.getData('x')
+  fresh.destroy()
+  await expect(fresh.destroy()).resolves.toBeUndefined()
+  await expect(inFlight).rejects.toMatchObject({ code: CODES.DESTROYED })
+})
+
+// A small seeded PRNG so a failing trial can be replayed.
+function rng(seed) {
+  let s = seed >>> 0 || 1
+  return (n) => {
+    s ^= s << 13
+    s ^= s >>> 17
+    s ^= s << 5
+    return (s >>> 0) % n
+  }
+}
+
+test('2. the callback is never called after destroy(), over 1,000 randomized interleavings', async () => {
+  const url = redisUrl()
+  const prefix = `interleave:${process.pid}:`
+  const seed = new StreamCache({ redis: { url, keyPrefix: prefix } })
+  for (let i = 0; i < 5; i++) await seed.setData(`W${i}`, quotes(`W${i}`, 150))
+  await seed.destroy()
+
+  let callsAfterDestroy = 0
+  let callsBeforeDestroy = 0
+  let unexpected = []
+  const trials = 1000
+  for (let trial = 1; trial <= trials; trial++) {
+    const r = rng(trial * 7919)
+    let destroyed = false
+    const cache = new StreamCache({
+      redis: { url, keyPrefix: prefix },
+      maxPendingMetrics: 1 + r(20_000),
+      onMetric: () => (destroyed ? callsAfterDestroy++ : callsBeforeDestroy++),
+    })
+    const ops = []
+    const track = (p) =>
+      ops.push(p.catch((e) => (e.code === CODES.DESTROYED ? null : unexpected.push(`${trial}: ${e.code} ${e.message}`))))
+    const op = () => {
+      switch (r(8)) {
+        case 0: return track(cache.setData(`H${r(5)}`, quotes('H', 1 + r(3))))
+        case 1: return track(cache.setData(`W${r(5)}`, quotes('W', 150)))
+        case 2: return track(cache.getData(`H${r(5)}`))
+        case 3: return track(cache.getData(`W${r(8)}`))
+        case 4: return track(cache.getBatchData([`W${r(5)}`, `H${r(5)}`, 'none']))
+        case 5: return track(cache.getDataSince(`W${r(5)}`, r(100)))
+        case 6: return track(cache.getHealthStatus())
+        default: return track(cache.reportSystemMetrics())
+      }
+    }
+    const bursts = 1 + r(6)
+    const destroyAfterBurst = r(bursts + 1)
+    for (let b = 0; b < bursts; b++) {
+      const size = 1 + r(40)
+      for (let i = 0; i < size; i++) op()
+      if (b === destroyAfterBurst) break
+      switch (r(4)) {
+        case 0: await null; break
+        case 1: await new Promise((resolve) => setImmediate(resolve)); break
+        case 2: await sleep(r(3)); break
+        default: break
+      }
+    }
+    const done = cache.destroy()
+    destroyed = true
+    await done
+    const settled = await Promise.race([Promise.all(ops).then(() => true), sleep(5000).then(() => false)])
+    if (!settled) unexpected.push(`${trial}: an operation did not settle`)
+    await new Promise((resolve) => setImmediate(resolve))
+  }
+  await sleep(50)
+  console.log(
+    `lifecycle: ${callsAfterDestroy} callbacks after destroy over ${trials} randomized trials ` +
+      `(${callsBeforeDestroy} delivered before destroy)`,
+  )
+  expect(unexpected).toEqual([])
+  expect(callsBeforeDestroy).toBeGreaterThan(1000)
+  expect(callsAfterDestroy).toBe(0)
+})
+
+test('3. destroy() releases the callback so it can be garbage-collected', async () => {
+  const { code, stdout, stderr } = await runNode(['--expose-gc', fixture('callback-gc.js')])
+  expect(stderr).toBe('')
+  expect(code).toBe(0)
+  expect(stdout.trim().split('\n')).toEqual(['RETAINED', 'COLLECTED', 'destroyed=true'])
+})
+
+test('3. destroy() closes the Redis connection', async () => {
+  const admin = new Redis(redisUrl())
+  const db = 7
+  const clientsInDb = async () => (await admin.client('LIST')).split('\n').filter((l) => l.includes(` db=${db} `)).length
+  try {
+    const before = await clientsInDb()
+    const cache = new StreamCache(cacheOptions({ redis: { db } }))
+    await cache.getData('anything')
+    expect(await clientsInDb()).toBe(before + 1)
+    await cache.destroy()
+    const deadline = Date.now() + 3000
+    while ((await clientsInDb()) > before && Date.now() < deadline) await sleep(20)
+    expect(await clientsInDb()).toBe(before)
+  } finally {
+    admin.disconnect()
+  }
+})
+
+test('4. operations in flight settle at destroy(); later calls reject with STREAM_CACHE_DESTROYED', async () => {
+  const cache = new StreamCache(cacheOptions({ onMetric: () => {} }))
+  await cache.setData('hot', quotes('H', 1))
+  const inFlight = []
+  for (let i = 0; i < 200; i++) {
+    inFlight.push(cache.setData(`w${i}`, quotes('W', 150)))
+    inFlight.push(cache.getData(`w${i}`))
+    inFlight.push(cache.getBatchData([`w${i}`, 'hot']))
+  }
+  inFlight.push(cache.getHealthStatus(), cache.clearAll(), cache.deleteData('hot'))
+  await cache.destroy()
+  const results = await Promise.race([Promise.allSettled(inFlight), sleep(2000).then(() => 'hung')])
+  expect(results).not.toBe('hung')
+  for (const r of results) {
+    if (r.status === 'rejected') expect(r.reason.code).toBe(CODES.DESTROYED)
+  }
+  for (const call of [
+    () => cache.getData('hot'),
+    () => cache.setData('x', quotes('X', 1)),
+    () => cache.getDataSince('x', 0),
+    () => cache.getBatchData(['x']),
+    () => cache.deleteData('x'),
+    () => cache.clearAll(),
+    () => cache.getHealthStatus(),
+    () => cache.reportSystemMetrics(),
+  ]) {
+    const err = await call().catch((e) => e)
+    expect(err).toBeInstanceOf(Error)
+    expect(err.code).toBe(CODES.DESTROYED)
+  }
+})
+
+test('5. a script that never calls destroy() exits by itself within 2 s of its last line', async () => {
+  const started = Date.now()
+  const { code, signal, stdout, stderr, exitedAt } = await runNode([fixture('never-destroyed.js')], { timeoutMs: 20_000 })
+  expect(stderr).toBe('')
+  expect(signal).toBeNull()
+  expect(code).toBe(0)
+  const lastLine = Number(/LAST_LINE (\d+)/.exec(stdout)[1])
+  expect(lastLine).toBeGreaterThanOrEqual(started)
+  expect(exitedAt - lastLine).toBeLessThan(2000)
+})
+
+test('6. a throwing callback neither crashes nor stops later deliveries', async () => {
+  let calls = 0
+  const cache = new StreamCache(
+    cacheOptions({
+      onMetric: () => {
+        calls++
+        throw new Error('listener bug')
+      },
+    }),
+  )
+  await cache.setData('A', quotes('A', 1))
+  for (let i = 0; i < 20; i++) await cache.getData('A')
+  await settleEvents()
+  expect(calls).toBe(21)
+  expect(cache.stats()).toMatchObject({ emittedMetrics: 21, failedMetrics: 21 })
+  await cache.getData('A')
+  await settleEvents()
+  expect(calls).toBe(22)
+  await cache.destroy()
+})
+
+test('7. pending events are bounded by maxPendingMetrics; the rest are dropped and counted', async () => {
+  const seen = []
+  const cache = new StreamCache(cacheOptions({ maxPendingMetrics: 100, onMetric: (e) => seen.push(e) }))
+  await cache.setData('A', quotes('A', 1))
+  await settleEvents()
+  seen.length = 0
+  for (let i = 0; i < 5000; i++) cache.getData('A')
+  expect(cache.stats()).toMatchObject({ pendingMetrics: 100, droppedMetrics: 4900 })
+  await settleEvents()
+  expect(seen).toHaveLength(100)
+  expect(cache.stats()).toMatchObject({ pendingMetrics: 0, droppedMetrics: 4900 })
+  expect(cache.stats().meanMetricLatencyMs).toBeGreaterThan(0)
+
+  const writes = []
+  for (let i = 0; i < 300; i++) writes.push(cache.setData(`w${i}`, quotes('W', 150)))
+  const blockUntil = Date.now() + 300
+  while (Date.now() < blockUntil);
+  await Promise.all(writes)
+  expect(cache.stats().droppedMetrics).toBeGreaterThanOrEqual(4900 + 200)
+  await cache.destroy()
+})
+
+test('8. terminating a worker with thousands of queued events, 100 times, neither crashes nor hangs', async () => {
+  const { code, signal, stdout, stderr } = await runNode([fixture('worker-terminate.js'), '100'], { timeoutMs: 120_000 })
+  expect({ code, signal, stderr }).toEqual({ code: 0, signal: null, stderr: '' })
+  expect(stdout.trim()).toBe('TERMINATED 100')
+})

@@ -1,0 +1,307 @@
+'use strict'
+
+// Every operation of spec §3 against a real redis-server, with the events of spec §4.
+
+const Redis = require('ioredis')
+const { StreamCache } = require('..')
+const { cacheOptions, redisUrl, settleEvents, quotes, sleep, waitFor } = require('./helpers')
+
+let caches = []
+function open(extra) {
+  const events = []
+  const cache = new StreamCache(cacheOptions({ onMetric: (e) => events.push(e), ...extra }))
+  caches.push(cache)
+  return { cache, events }
+}
+
+let redis
+beforeAll(() => {
+  redis = new Redis(redisUrl(), { db: 1 })
+})
+afterAll(() => redis.quit())
+afterEach(async () => {
+  await Promise.all(caches.map((c) => c.destroy()))
+  caches = []
+})
+
+const names = (events) => events.map((e) => `${e.metricName}/${e.tags.layer ?? '-'}`)
+
+test('setData normalises points the way the TS service does and serves them from hot', async () => {
+  const { cache, events } = open()
+  const raw = [
+    { symbol: 'AAPL', price: 190.5, volume: 1200, timestamp: 1000, change: 1.5, changePercent: 0.8 },
+    { s: 'AAPL', lastPrice: 191, v: 5, t: 1001 },
+    { symbol: '', s: 'X', price: 0, p: 3, volume: 0, timestamp: 0, t: 0 },
+    42,
+  ]
+  const before = Date.now()
+  await cache.setData('AAPL', raw)
+  const got = await cache.getData('AAPL')
+  expect(got.slice(0, 2)).toEqual([
+    { s: 'AAPL', p: 190.5, v: 1200, t: 1000, c: 1.5, cp: 0.8 },
+    { s: 'AAPL', p: 191, v: 5, t: 1001 },
+  ])
+  expect(got[2]).toMatchObject({ s: 'X', p: 3, v: 0 })
+  expect(got[2].t).toBeGreaterThanOrEqual(before + 2)
+  expect('c' in got[2]).toBe(false)
+  expect(got[3]).toBe(42)
+  expect(await cache.getData('AAPL')).toBe(got)
+  await settleEvents()
+  expect(names(events)).toEqual(['cache_set_success/both', 'cache_get_success/hot', 'cache_get_success/hot'])
+})
+
+test('events have the exact shape of spec §4', async () => {
+  const { cache, events } = open()
+  const points = quotes('MSFT', 3)
+  await cache.setData('MSFT', points)
+  await cache.getData('MSFT')
+  await settleEvents()
+  const [set, get] = events
+  expect(set).toEqual({
+    timestamp: expect.any(Date),
+    source: 'stream-cache',
+    metricType: 'cache',
+    metricName: 'cache_set_success',
+    metricValue: expect.any(Number),
+    tags: {
+      operation: 'set',
+      success: 'true',
+      component: 'StreamCache',
+      cacheType: 'stream-cache',
+      layer: 'both',
+      dataSize: JSON.stringify(await cache.getData('MSFT')).length,
+      compressionRatio: 1,
+    },
+  })
+  expect(Object.keys(set.tags)).toEqual(['operation', 'success', 'component', 'cacheType', 'layer', 'dataSize', 'compressionRatio'])
+  expect(get.tags).toEqual({ operation: 'get', success: 'true', component: 'StreamCache', cacheType: 'stream-cache', layer: 'hot' })
+  expect(Math.abs(set.timestamp.getTime() - Date.now())).toBeLessThan(5000)
+})
+
+test('a warm hit is read from Redis, promoted to hot, and counted as warm', async () => {
+  const { cache, events } = open()
+  const big = quotes('BIG', 150)
+  await cache.setData('BIG', big)
+  const first = await cache.getData('BIG')
+  expect(first).toHaveLength(150)
+  expect(first[149]).toEqual({ s: 'BIG', p: 249, v: 1491, t: big[149].timestamp })
+  expect(await cache.getData('BIG')).toBe(first)
+  await settleEvents()
+  expect(names(events)).toEqual(['cache_set_success/warm', 'cache_get_success/warm', 'cache_get_success/hot'])
+})
+
+test('priority decides hot admission: hot forces it, warm skips it, auto uses size and count', async () => {
+  const { cache, events } = open()
+  await cache.setData('forced', quotes('F', 150), 'hot')
+  await cache.setData('skipped', quotes('S', 2), 'warm')
+  await cache.setData('auto', quotes('A', 2))
+  await settleEvents()
+  expect(names(events)).toEqual(['cache_set_success/both', 'cache_set_success/warm', 'cache_set_success/both'])
+  expect(cache.stats().hotCacheSize).toBe(2)
+})
+
+test('a miss resolves null with a cache_get_failed/miss event; empty data is a no-op', async () => {
+  const { cache, events } = open()
+  expect(await cache.getData('nothing')).toBeNull()
+  await cache.setData('empty', [])
+  await cache.setData('missing', undefined)
+  await cache.setData('missing', null)
+  expect(await cache.getData('empty')).toBeNull()
+  await settleEvents()
+  expect(names(events)).toEqual(['cache_get_failed/miss', 'cache_get_failed/miss'])
+  expect(events[0].tags.success).toBe('false')
+})
+
+test('values in Redis that are not JSON arrays are misses', async () => {
+  const opts = cacheOptions()
+  const { cache } = open(opts)
+  const prefix = opts.redis.keyPrefix
+  await redis.set(`${prefix}stream_cache_warmjunk`, '{not json')
+  await redis.set(`${prefix}stream_cache_warmobj`, '{"s":"A"}')
+  await redis.set(`${prefix}stream_cache_warmnum`, '12')
+  for (const key of ['junk', 'obj', 'num']) expect(await cache.getData(key)).toBeNull()
+  expect(await cache.getBatchData(['junk', 'obj'])).toEqual({ junk: null, obj: null })
+  expect(cache.stats().hotCacheSize).toBe(0)
+})
+
+test('getDataSince keeps points with t > since, null when none are left', async () => {
+  const { cache } = open()
+  await cache.setData('Q', quotes('Q', 5, 1000))
+  expect((await cache.getDataSince('Q', 1002)).map((p) => p.t)).toEqual([1003, 1004])
+  expect(await cache.getDataSince('Q', 1004)).toBeNull()
+  expect(await cache.getDataSince('none', 0)).toBeNull()
+  await cache.setData('W', quotes('W', 150, 1000))
+  expect((await cache.getDataSince('W', 1147)).map((p) => p.t)).toEqual([1148, 1149])
+})
+
+test('getBatchData mixes hot hits, warm hits and misses, in chunks, and promotes', async () => {
+  const { cache, events } = open({ maxBatchSize: 3 })
+  await cache.setData('h1', quotes('H', 1))
+  for (let i = 0; i < 7; i++) await cache.setData(`w${i}`, quotes(`W${i}`, 120))
+  events.length = 0
+  const keys = ['h1', 'w0', 'nope', 'w1', 'w2', 'w3', 'w4', 'w5', 'w6', 'alsoNope']
+  const result = await cache.getBatchData(keys)
+  expect(Object.keys(result)).toEqual(keys)
+  expect(result.h1[0].s).toBe('H')
+  for (let i = 0; i < 7; i++) expect(result[`w${i}`]).toHaveLength(120)
+  expect(result.nope).toBeNull()
+  expect(result.alsoNope).toBeNull()
+  await settleEvents()
+  const layers = events.map((e) => e.tags.layer).sort()
+  expect(layers).toEqual(['hot', 'miss', 'miss', ...Array(7).fill('warm')])
+  expect(await cache.getData('w3')).toBe(result.w3)
+  expect(await cache.getBatchData([])).toEqual({})
+})
+
+test('getBatchData handles __proto__ and repeated keys as plain own properties', async () => {
+  const { cache } = open()
+  await cache.setData('__proto__', quotes('P', 1))
+  const result = await cache.getBatchData(['__proto__', 'x', 'x'])
+  expect(Object.getPrototypeOf(result)).toBe(Object.prototype)
+  expect(Object.keys(result)).toEqual(['__proto__', 'x'])
+  expect(result.__proto__[0].s).toBe('P')
+})
+
+test('deleteData removes both tiers', async () => {
+  const opts = cacheOptions()
+  const { cache } = open(opts)
+  await cache.setData('D', quotes('D', 2))
+  await cache.deleteData('D')
+  expect(await cache.getData('D')).toBeNull()
+  expect(await redis.exists(`${opts.redis.keyPrefix}stream_cache_warmD`)).toBe(0)
+})
+
+test('a Redis read racing a newer write does not put stale data back in hot', async () => {
+  const { cache } = open()
+  await cache.setData('R', quotes('OLD', 120))
+  const staleRead = cache.getData('R')
+  await cache.setData('R', quotes('NEW', 1))
+  await staleRead
+  expect((await cache.getData('R'))[0].s).toBe('NEW')
+})
+
+test('clearAll removes only this cache keys, even with glob characters in the prefix', async () => {
+  const prefix = `test:[g]*?${Date.now()}:`
+  const { cache } = open({ redis: { keyPrefix: prefix } })
+  const { cache: neighbour } = open({ redis: { keyPrefix: `test:g${Date.now()}:` } })
+  await cache.setData('A', quotes('A', 1))
+  await cache.setData('B', quotes('B', 150))
+  await neighbour.setData('A', quotes('N', 1))
+  await redis.set('unrelated:stream_cache_warmA', 'keep me')
+  const report = await cache.clearAll()
+  expect(report).toEqual({ deleted: 2, preserved: 0 })
+  expect(cache.stats().hotCacheSize).toBe(0)
+  expect(await cache.getData('A')).toBeNull()
+  expect((await neighbour.getData('A'))[0].s).toBe('N')
+  expect(await redis.get('unrelated:stream_cache_warmA')).toBe('keep me')
+  await redis.del('unrelated:stream_cache_warmA')
+})
+
+test('clearAll preserveActive keeps keys written within maxAge, force ignores it', async () => {
+  const opts = cacheOptions({ warmCacheTTL: 300 })
+  const { cache } = open(opts)
+  const key = (k) => `${opts.redis.keyPrefix}stream_cache_warm${k}`
+  await cache.setData('fresh', quotes('F', 1))
+  await redis.setex(key('old'), 100, '[]')
+  expect(await cache.clearAll({ preserveActive: true, maxAge: 60 })).toEqual({ deleted: 1, preserved: 1 })
+  expect(await redis.exists(key('fresh'))).toBe(1)
+  expect(await cache.clearAll({ preserveActive: true, force: true })).toEqual({ deleted: 1, preserved: 0 })
+})
+
+test('hot entries expire after hotCacheTTL; the cleanup timer removes them and counts it', async () => {
+  const { cache, events } = open({ hotCacheTTL: 50, cleanupInterval: 20 })
+  await cache.setData('T', quotes('T', 1))
+  await cache.setData('U', quotes('U', 1))
+  expect(cache.stats().hotCacheSize).toBe(2)
+  await waitFor(() => cache.stats().expiredCleaned === 2)
+  expect(cache.stats().hotCacheSize).toBe(0)
+  events.length = 0
+  expect(await cache.getData('T')).toHaveLength(1)
+  await settleEvents()
+  expect(names(events)).toEqual(['cache_get_success/warm'])
+})
+
+test('the hot tier never holds more than maxHotCacheSize entries', async () => {
+  const { cache } = open({ maxHotCacheSize: 10 })
+  for (let i = 0; i < 50; i++) await cache.setData(`k${i}`, quotes('K', 1))
+  expect(cache.stats().hotCacheSize).toBeLessThanOrEqual(10)
+  for (let i = 0; i < 50; i++) expect(await cache.getData(`k${i}`)).toHaveLength(1)
+})
+
+test('getHealthStatus and reportSystemMetrics', async () => {
+  const { cache, events } = open()
+  await cache.setData('S', quotes('S', 1))
+  expect(await cache.getHealthStatus()).toEqual({ status: 'healthy', hotCacheSize: 1, redisConnected: true, lastError: null })
+  await cache.reportSystemMetrics()
+  await settleEvents()
+  const system = events.filter((e) => e.metricType === 'system')
+  expect(system.map((e) => [e.metricName, e.metricValue])).toEqual([
+    ['cache_hot_size', 1],
+    ['health_status', 1],
+  ])
+  expect(system[0].tags).toEqual({ component: 'StreamCache' })
+})
+
+describe('with Redis unreachable', () => {
+  const down = { redis: { url: 'redis://127.0.0.1:1', connectTimeout: 200, commandTimeout: 300, maxRetriesPerRequest: 0 } }
+
+  test('reads miss, health says unhealthy, writes still land in hot and report the warm failure', async () => {
+    const { cache, events } = open(down)
+    expect(await cache.getData('x')).toBeNull()
+    const health = await cache.getHealthStatus()
+    expect(health).toMatchObject({ status: 'unhealthy', redisConnected: false })
+    expect(typeof health.lastError).toBe('string')
+    await cache.setData('x', quotes('X', 1))
+    expect(await cache.getData('x')).toHaveLength(1)
+    expect(await cache.getBatchData(['x', 'y'])).toMatchObject({ y: null })
+    await cache.deleteData('x')
+    await settleEvents()
+    const setFailed = events.find((e) => e.metricName === 'cache_set_failed')
+    expect(setFailed.tags).toMatchObject({ operation: 'set', success: 'false', layer: 'warm', errorType: 'recoverable_error' })
+    expect(events.map((e) => e.metricName)).toEqual(
+      expect.arrayContaining(['cache_get_failed', 'cache_healthCheck_failed', 'cache_deleteData_failed']),
+    )
+  })
+
+  test('strictWarmWrites rejects setData with the TS service message and a code', async () => {
+    const { cache, events } = open({ ...down, strictWarmWrites: true })
+    const err = await cache.setData('x', quotes('X', 1)).catch((e) => e)
+    expect(err.message).toMatch(/^StreamCache setData failed: /)
+    expect(['STREAM_CACHE_REDIS_ERROR', 'STREAM_CACHE_TIMEOUT']).toContain(err.code)
+    await settleEvents()
+    expect(events.at(-1)).toMatchObject({ metricName: 'cache_setData_failed', tags: { errorType: 'critical_error' } })
+  })
+
+  test('clearAll rejects with a coded error after emptying hot', async () => {
+    const { cache } = open(down)
+    await cache.setData('x', quotes('X', 1))
+    const err = await cache.clearAll().catch((e) => e)
+    expect(['STREAM_CACHE_REDIS_ERROR', 'STREAM_CACHE_TIMEOUT']).toContain(err.code)
+    expect(cache.stats().hotCacheSize).toBe(0)
+  })
+})
+
+test('a cache without onMetric builds no events at all', async () => {
+  const cache = new StreamCache(cacheOptions())
+  caches.push(cache)
+  await cache.setData('n', quotes('N', 1))
+  await cache.getData('n')
+  await sleep(10)
+  expect(cache.stats()).toMatchObject({ pendingMetrics: 0, emittedMetrics: 0, droppedMetrics: 0 })
+})
+
+test('clearAll walks SCAN pages that hold none of its keys', async () => {
+  const filler = new Redis(redisUrl(), { db: 1 })
+  const noise = Array.from({ length: 3000 }, (_, i) => [`noise:${i}`, 'x']).flat()
+  await filler.mset(...noise)
+  try {
+    const { cache } = open()
+    await cache.setData('only', quotes('O', 1))
+    expect(await cache.clearAll({ preserveActive: true, maxAge: 0 })).toEqual({ deleted: 1, preserved: 0 })
+    await cache.setData('only', quotes('O', 1))
+    expect(await cache.clearAll({ preserveActive: true })).toEqual({ deleted: 0, preserved: 1 })
+  } finally {
+    await filler.del(...Array.from({ length: 3000 }, (_, i) => `noise:${i}`))
+    await filler.quit()
+  }
+})

@@ -1,0 +1,220 @@
+/** A stream data point as stored and returned (spec §1). */
+export interface StreamDataPoint {
+  /** Symbol. */
+  s: string
+  /** Price. */
+  p: number
+  /** Volume. */
+  v: number
+  /** Timestamp, ms since the epoch. */
+  t: number
+  /** Change. */
+  c?: number
+  /** Change percent. */
+  cp?: number
+}
+
+/**
+ * A raw quote as accepted by `setData`: either already in point form, or with the long
+ * names (`symbol`, `price`/`lastPrice`, `volume`, `timestamp`, `change`, `changePercent`).
+ */
+export interface RawQuote {
+  symbol?: string
+  s?: string
+  price?: number
+  lastPrice?: number
+  p?: number
+  volume?: number
+  v?: number
+  timestamp?: number
+  t?: number
+  change?: number
+  c?: number
+  changePercent?: number
+  cp?: number
+}
+
+/** Hot-tier admission for `setData`; `"auto"` admits values under 10,000 JSON characters and 100 points. */
+export type Priority = 'hot' | 'warm' | 'auto'
+
+export interface RedisOptions {
+  /** `redis://[user:password@]host:port[/db]`; its db wins over the default but not over `db`. */
+  url?: string
+  /** Default `"localhost"`. */
+  host?: string
+  /** Default 6379. */
+  port?: number
+  username?: string
+  /** Never appears in an error message, log line or `stats()`. */
+  password?: string
+  /** Default 1, as in the TypeScript service. */
+  db?: number
+  /** Default `"stream:"`; warm keys are `<keyPrefix>stream_cache_warm<key>`. */
+  keyPrefix?: string
+  /** Per connection attempt, ms. Default 5000. */
+  connectTimeout?: number
+  /** Upper bound for any single Redis command, ms. Default 3000. */
+  commandTimeout?: number
+  /** Reconnection attempts per failed command. Default 3. */
+  maxRetriesPerRequest?: number
+  /** Not supported by this build yet: any value other than `false` is rejected. */
+  tls?: false
+}
+
+/** A metric event, shaped exactly as the TypeScript service emitted it (spec §4). */
+export interface CacheMetricEvent {
+  timestamp: Date
+  source: 'stream-cache'
+  metricType: 'cache'
+  /** `cache_<operation>_<success|failed>`. */
+  metricName: string
+  /** Duration in ms (0 for error events). */
+  metricValue: number
+  tags: {
+    /** `get`, `set`, or the failing method (`getData`, `setData`, `deleteData`, `clearAll`, `healthCheck`). */
+    operation: string
+    success: 'true' | 'false'
+    component: 'StreamCache'
+    cacheType?: 'stream-cache'
+    layer?: 'hot' | 'warm' | 'both' | 'miss'
+    /** `set` events: length of the stored JSON. */
+    dataSize?: number
+    /** `set` events: stored points / input items (always 1). */
+    compressionRatio?: number
+    errorType?: 'recoverable_error' | 'critical_error'
+    errorMessage?: string
+  }
+}
+
+export interface SystemMetricEvent {
+  timestamp: Date
+  source: 'stream-cache'
+  metricType: 'system'
+  metricName: 'cache_hot_size' | 'health_status'
+  metricValue: number
+  tags: { component: 'StreamCache' }
+}
+
+export type MetricEvent = CacheMetricEvent | SystemMetricEvent
+
+export interface StreamCacheOptions {
+  redis?: RedisOptions
+  /** How long a hot entry stays valid after it was written, ms. Default 5000. */
+  hotCacheTTL?: number
+  /** Redis TTL of warm entries, whole seconds. Default 300. */
+  warmCacheTTL?: number
+  /** Most entries in the hot tier (0 disables it). Default 1000. */
+  maxHotCacheSize?: number
+  /** How often expired hot entries are removed, ms. Default 30000. */
+  cleanupInterval?: number
+  /** Keys per MGET in `getBatchData`. Default 200. */
+  maxBatchSize?: number
+  /** Undelivered metric events kept at most; beyond it events are dropped and counted. Default 10000. */
+  maxPendingMetrics?: number
+  /** Reject `setData` when Redis refuses the write (otherwise it resolves and reports the failure). Default false. */
+  strictWarmWrites?: boolean
+  /**
+   * Receives every metric event, always after the operation's promise has settled and never
+   * after `destroy()`. A throw is caught and counted in `stats().failedMetrics`.
+   */
+  onMetric?: (event: MetricEvent) => void
+}
+
+export interface ClearAllOptions {
+  /** Ignore `preserveActive` and remove every key of this cache. */
+  force?: boolean
+  /** Keep warm keys written within the last `maxAge` seconds. */
+  preserveActive?: boolean
+  /** Seconds; default 3600. */
+  maxAge?: number
+}
+
+export interface ClearAllResult {
+  /** Warm keys removed. */
+  deleted: number
+  /** Warm keys kept by `preserveActive`. */
+  preserved: number
+}
+
+export interface HealthStatus {
+  status: 'healthy' | 'unhealthy'
+  hotCacheSize: number
+  redisConnected: boolean
+  /** The PING error, or null when healthy. Never contains the password. */
+  lastError: string | null
+}
+
+/** The counters of spec §5. */
+export interface StreamCacheStats {
+  /** Events queued and not yet delivered. */
+  pendingMetrics: number
+  /** Callback invocations (including ones that threw). */
+  emittedMetrics: number
+  /** Events dropped: queue full, no longer deliverable, or discarded by `destroy()`. */
+  droppedMetrics: number
+  /** Callback invocations that threw. */
+  failedMetrics: number
+  /** Mean time from an event being queued to being handed to JavaScript, ms. */
+  meanMetricLatencyMs: number
+  hotCacheSize: number
+  /** Hot entries removed by the cleanup timer. */
+  expiredCleaned: number
+  destroyed: boolean
+}
+
+export type StreamCacheErrorCode =
+  | 'STREAM_CACHE_INVALID_ARGUMENT'
+  | 'STREAM_CACHE_DESTROYED'
+  | 'STREAM_CACHE_REDIS_ERROR'
+  | 'STREAM_CACHE_TIMEOUT'
+
+/** Every error this package produces carries one of these codes. */
+export interface StreamCacheError extends Error {
+  code: StreamCacheErrorCode
+}
+
+export declare const CODES: {
+  readonly INVALID_ARGUMENT: 'STREAM_CACHE_INVALID_ARGUMENT'
+  readonly DESTROYED: 'STREAM_CACHE_DESTROYED'
+  readonly REDIS_ERROR: 'STREAM_CACHE_REDIS_ERROR'
+  readonly TIMEOUT: 'STREAM_CACHE_TIMEOUT'
+}
+
+/** The TypeScript service's `compressData`: raw quotes to points, `||` semantics and all. */
+export declare function compressData(data: ReadonlyArray<RawQuote | unknown>): Array<StreamDataPoint | unknown>
+
+/**
+ * A two-tier cache of stream data points: an in-process hot tier and a Redis warm tier.
+ * Construction never waits for Redis. Call `destroy()` when done (NestJS: `onModuleDestroy`).
+ *
+ * @throws TypeError | RangeError with code `STREAM_CACHE_INVALID_ARGUMENT` for invalid options.
+ */
+export declare class StreamCache {
+  constructor(options?: StreamCacheOptions)
+  /** Hot hit, else Redis; `null` on a miss, on a Redis error, or for a value that is not a JSON array. */
+  getData(key: string): Promise<StreamDataPoint[] | null>
+  /** Points of `getData(key)` with `t > since`; `null` when none are left. */
+  getDataSince(key: string, since: number): Promise<StreamDataPoint[] | null>
+  /**
+   * Normalises and stores `data`; empty or missing data does nothing. Resolves after the Redis
+   * write; a failed write rejects only with `strictWarmWrites` (message `StreamCache setData failed: …`).
+   */
+  setData(key: string, data: ReadonlyArray<RawQuote | StreamDataPoint> | null | undefined, priority?: Priority): Promise<void>
+  /** One property per key, `null` for a miss; Redis is asked once for all hot misses. */
+  getBatchData(keys: readonly string[]): Promise<Record<string, StreamDataPoint[] | null>>
+  /** Removes the key from both tiers; a Redis error is reported as an event, not thrown. */
+  deleteData(key: string): Promise<void>
+  /** Empties hot and removes this cache's warm keys (SCAN + UNLINK, only under its own prefix). */
+  clearAll(options?: ClearAllOptions): Promise<ClearAllResult>
+  /** PINGs Redis; never rejects for a Redis failure. */
+  getHealthStatus(): Promise<HealthStatus>
+  /** Emits the system metrics `cache_hot_size` and `health_status`. */
+  reportSystemMetrics(): Promise<void>
+  stats(): StreamCacheStats
+  /**
+   * Idempotent. Rejects every pending operation with `STREAM_CACHE_DESTROYED`, drops undelivered
+   * events, stops the cleanup timer, closes Redis and releases `onMetric`. After it is called,
+   * `onMetric` is never invoked again and every call rejects with `STREAM_CACHE_DESTROYED`.
+   */
+  destroy(): Promise<void>
+}
