@@ -57,7 +57,7 @@ export interface RedisOptions {
   commandTimeout?: number
   /** Reconnection attempts per failed command. Default 3. */
   maxRetriesPerRequest?: number
-  /** Not supported by this build yet: any value other than `false` is rejected. */
+  /** Not supported by this build yet: a value other than `false` is rejected. */
   tls?: false
 }
 

@@ -65,6 +65,16 @@ function compressData(data) {
   return out
 }
 
+function serialise(points) {
+  try {
+    return JSON.stringify(points)
+  } catch (err) {
+    const coded = new TypeError(`data could not be serialised to JSON: ${err.message}`)
+    coded.code = CODES.INVALID_ARGUMENT
+    throw coded
+  }
+}
+
 function pointsSince(points, since) {
   const kept = points.filter((p) => p != null && p.t > since)
   return kept.length > 0 ? kept : null
@@ -177,98 +187,79 @@ class StreamCache {
     if (this.#pending.size === 0) this.#native.keepAlive(false)
   }
 
-  getData(key) {
-    if (this.#destroyed) return Promise.reject(destroyedError())
-    const id = this.#id()
-    let hit
-    try {
-      hit = this.#native.get(id, key)
-    } catch (err) {
-      return Promise.reject(adopt(err))
-    }
-    return hit !== null ? Promise.resolve(hit) : this.#wait(id)
-  }
-
-  getDataSince(key, since) {
-    if (this.#destroyed) return Promise.reject(destroyedError())
-    const id = this.#id()
-    let hit
-    try {
-      hit = this.#native.getSince(id, key, since)
-    } catch (err) {
-      return Promise.reject(adopt(err))
-    }
-    if (hit !== null) return Promise.resolve(pointsSince(hit, since))
-    return this.#wait(id).then((points) => (points === null ? null : pointsSince(points, since)))
-  }
-
-  setData(key, data, priority = 'auto') {
+  // The synchronous native half of an operation, then `finish` with its result. A throw
+  // (a bad argument) and any call after destroy() become rejected promises.
+  #run(start, finish) {
     if (this.#destroyed) return Promise.reject(destroyedError())
     const id = this.#id()
     let started
     try {
-      let points = data
-      let json = ''
-      if (Array.isArray(data) && data.length > 0) {
-        points = compressData(data)
-        json = JSON.stringify(points)
-      }
-      started = this.#native.set(id, key, points, json, priority)
-    } catch (err) {
-      if (err.code) return Promise.reject(adopt(err))
-      const wrapped = new TypeError(`data could not be serialised to JSON: ${err.message}`)
-      wrapped.code = CODES.INVALID_ARGUMENT
-      return Promise.reject(wrapped)
-    }
-    return started ? this.#wait(id) : Promise.resolve()
-  }
-
-  getBatchData(keys) {
-    if (this.#destroyed) return Promise.reject(destroyedError())
-    const id = this.#id()
-    let hits
-    try {
-      hits = this.#native.batch(id, keys)
+      started = start(id)
     } catch (err) {
       return Promise.reject(adopt(err))
     }
-    const result = {}
-    const missing = []
-    for (let i = 0; i < keys.length; i++) {
-      const hit = hits[i] ?? null
-      put(result, keys[i], hit)
-      if (hit === null) missing.push(keys[i])
-    }
-    if (missing.length === 0) return Promise.resolve(result)
-    return this.#wait(id, { result, missing, next: 0 })
+    return finish(started, id)
+  }
+
+  getData(key) {
+    return this.#run(
+      (id) => this.#native.get(id, key),
+      (hit, id) => (hit !== null ? Promise.resolve(hit) : this.#wait(id)),
+    )
+  }
+
+  getDataSince(key, since) {
+    return this.#run(
+      (id) => this.#native.getSince(id, key, since),
+      (hit, id) =>
+        hit !== null
+          ? Promise.resolve(pointsSince(hit, since))
+          : this.#wait(id).then((points) => (points === null ? null : pointsSince(points, since))),
+    )
+  }
+
+  setData(key, data, priority = 'auto') {
+    return this.#run(
+      (id) => {
+        if (!Array.isArray(data) || data.length === 0) return this.#native.set(id, key, data, '', priority)
+        const points = compressData(data)
+        return this.#native.set(id, key, points, serialise(points), priority)
+      },
+      (started, id) => (started ? this.#wait(id) : Promise.resolve()),
+    )
+  }
+
+  getBatchData(keys) {
+    return this.#run(
+      (id) => this.#native.batch(id, keys),
+      (hits, id) => {
+        const result = {}
+        const missing = []
+        for (let i = 0; i < keys.length; i++) {
+          const hit = hits[i] ?? null
+          put(result, keys[i], hit)
+          if (hit === null) missing.push(keys[i])
+        }
+        return missing.length === 0 ? Promise.resolve(result) : this.#wait(id, { result, missing, next: 0 })
+      },
+    )
   }
 
   deleteData(key) {
-    return this.#call((id) => this.#native.delete(id, key))
+    return this.#run((id) => this.#native.delete(id, key), (_, id) => this.#wait(id))
   }
 
   clearAll(options) {
-    return this.#call((id) => this.#native.clearAll(id, options))
+    return this.#run((id) => this.#native.clearAll(id, options), (_, id) => this.#wait(id))
   }
 
   getHealthStatus() {
-    return this.#call((id) => this.#native.health(id))
+    return this.#run((id) => this.#native.health(id), (_, id) => this.#wait(id))
   }
 
   async reportSystemMetrics() {
     const health = await this.getHealthStatus()
     if (!this.#destroyed) this.#native.reportSystem(health.status === 'healthy')
-  }
-
-  #call(start) {
-    if (this.#destroyed) return Promise.reject(destroyedError())
-    const id = this.#id()
-    try {
-      start(id)
-    } catch (err) {
-      return Promise.reject(adopt(err))
-    }
-    return this.#wait(id)
   }
 
   stats() {
