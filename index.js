@@ -151,6 +151,11 @@ const EVENT_BUILDERS = [
   }),
 ]
 
+// Caches with operations in flight. The caller's continuation is reachable only through
+// a cache's pending promises, so while any are pending the cache must be a GC root, just
+// as the event loop is held for it (keepAlive). Idle caches stay collectable.
+const busy = new Set()
+
 class StreamCache {
   #native
   #onMetric
@@ -160,7 +165,7 @@ class StreamCache {
 
   constructor(options) {
     // The native side holds the wake function strongly; a WeakRef keeps that from pinning
-    // this object, so a cache that is dropped without destroy() can still be collected.
+    // an idle cache, so one dropped without destroy() can still be collected.
     const self = new WeakRef(this)
     try {
       this.#native = new NativeStreamCache(options, () => self.deref()?.#drain())
@@ -176,7 +181,10 @@ class StreamCache {
   }
 
   #wait(id, extra) {
-    if (this.#pending.size === 0) this.#native.keepAlive(true)
+    if (this.#pending.size === 0) {
+      busy.add(this)
+      this.#native.keepAlive(true)
+    }
     return new Promise((resolve, reject) => {
       this.#pending.set(id, extra ? { resolve, reject, ...extra } : { resolve, reject })
     })
@@ -184,7 +192,10 @@ class StreamCache {
 
   #finish(id) {
     this.#pending.delete(id)
-    if (this.#pending.size === 0) this.#native.keepAlive(false)
+    if (this.#pending.size === 0) {
+      busy.delete(this)
+      this.#native.keepAlive(false)
+    }
   }
 
   // The synchronous native half of an operation, then `finish` with its result. A throw
@@ -281,6 +292,7 @@ class StreamCache {
       this.#destroyed = true
       this.#onMetric = null
       this.#native.destroy()
+      busy.delete(this)
       const pending = [...this.#pending.values()]
       this.#pending.clear()
       for (const p of pending) p.reject(destroyedError())

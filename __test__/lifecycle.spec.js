@@ -139,6 +139,16 @@ test('3. destroy() closes the Redis connection', async () => {
   }
 })
 
+test('an unreferenced cache is kept alive by its own pending operations, even under GC', async () => {
+  const { code, stdout, stderr } = await runNode(['--expose-gc', fixture('gc-while-pending.js')])
+  expect({ code, stderr, stdout: stdout.trim() }).toEqual({ code: 0, stderr: '', stdout: 'DONE' })
+})
+
+test('idle caches dropped without destroy() are garbage-collected', async () => {
+  const { code, stdout, stderr } = await runNode(['--expose-gc', fixture('forgotten-caches.js')])
+  expect({ code, stderr, stdout: stdout.trim() }).toEqual({ code: 0, stderr: '', stdout: 'COLLECTED 200/200' })
+})
+
 test('4. operations in flight settle at destroy(); later calls reject with STREAM_CACHE_DESTROYED', async () => {
   const cache = new StreamCache(cacheOptions({ onMetric: () => {} }))
   await cache.setData('hot', quotes('H', 1))
