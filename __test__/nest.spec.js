@@ -1,0 +1,211 @@
+'use strict'
+
+// The NestJS drop-in, with real @nestjs/testing, EventEmitterModule, ConfigModule and Redis.
+
+const path = require('node:path')
+const { spawn } = require('node:child_process')
+const Redis = require('ioredis')
+const { Test } = require('@nestjs/testing')
+const { Logger } = require('@nestjs/common')
+const { EventEmitterModule, EventEmitter2 } = require('@nestjs/event-emitter')
+const { ConfigModule, ConfigService } = require('@nestjs/config')
+const { StreamCacheModule, StreamCacheService, STREAM_CACHE_METRIC_EVENT } = require('stream-cache-native/nest')
+const { CODES } = require('..')
+const { redisUrl, uniquePrefix, quotes, settleEvents, sleep } = require('./helpers')
+
+Logger.overrideLogger(false)
+
+function forRoot(extra = {}, registration) {
+  return StreamCacheModule.forRoot({ redis: { url: redisUrl(), keyPrefix: uniquePrefix() }, ...extra }, registration)
+}
+
+async function start(imports) {
+  const moduleRef = await Test.createTestingModule({ imports: [EventEmitterModule.forRoot(), ...imports] }).compile()
+  await moduleRef.init()
+  const events = []
+  moduleRef.get(EventEmitter2).on(STREAM_CACHE_METRIC_EVENT, (e) => events.push(e))
+  return { moduleRef, service: moduleRef.get(StreamCacheService), events }
+}
+
+async function exerciseEveryOperation(service) {
+  await service.setData('AAPL', quotes('AAPL', 3, 1000))
+  await service.setData('MSFT', quotes('MSFT', 150, 1000))
+  expect(await service.getData('AAPL')).toEqual([
+    { s: 'AAPL', p: 100, v: 1, t: 1000 },
+    { s: 'AAPL', p: 101, v: 11, t: 1001 },
+    { s: 'AAPL', p: 102, v: 21, t: 1002 },
+  ])
+  expect(await service.getData('MSFT')).toHaveLength(150)
+  expect((await service.getDataSince('MSFT', 1147)).map((p) => p.t)).toEqual([1148, 1149])
+  const batch = await service.getBatchData(['AAPL', 'MSFT', 'NONE'])
+  expect([batch.AAPL.length, batch.MSFT.length, batch.NONE]).toEqual([3, 150, null])
+  await service.deleteData('AAPL')
+  expect(await service.getData('AAPL')).toBeNull()
+  expect(await service.clearAll()).toEqual({ deleted: 1, preserved: 0 })
+  expect(await service.getData('MSFT')).toBeNull()
+  expect(await service.getHealthStatus()).toMatchObject({ status: 'healthy', redisConnected: true })
+}
+
+test('forRoot serves every operation against Redis', async () => {
+  const { moduleRef, service } = await start([forRoot()])
+  try {
+    await exerciseEveryOperation(service)
+  } finally {
+    await moduleRef.close()
+  }
+})
+
+test('forRootAsync with ConfigModule and ConfigService serves every operation', async () => {
+  const keyPrefix = uniquePrefix()
+  const { moduleRef, service } = await start([
+    StreamCacheModule.forRootAsync({
+      imports: [ConfigModule.forRoot({ ignoreEnvFile: true, load: [() => ({ CACHE_REDIS_URL: redisUrl() })] })],
+      inject: [ConfigService],
+      useFactory: (config) => ({ redis: { url: config.get('CACHE_REDIS_URL'), keyPrefix }, maxHotCacheSize: 50 }),
+    }),
+  ])
+  try {
+    await exerciseEveryOperation(service)
+  } finally {
+    await moduleRef.close()
+  }
+})
+
+test('metric events reach EventEmitter2 listeners with the exact shape of spec §4', async () => {
+  const { moduleRef, service, events } = await start([forRoot()])
+  try {
+    await service.setData('EV', quotes('EV', 2))
+    await service.getData('EV')
+    await settleEvents()
+    expect(events).toEqual([
+      {
+        timestamp: expect.any(Date),
+        source: 'stream-cache',
+        metricType: 'cache',
+        metricName: 'cache_set_success',
+        metricValue: expect.any(Number),
+        tags: {
+          operation: 'set',
+          success: 'true',
+          component: 'StreamCache',
+          cacheType: 'stream-cache',
+          layer: 'both',
+          dataSize: expect.any(Number),
+          compressionRatio: 1,
+        },
+      },
+      {
+        timestamp: expect.any(Date),
+        source: 'stream-cache',
+        metricType: 'cache',
+        metricName: 'cache_get_success',
+        metricValue: expect.any(Number),
+        tags: { operation: 'get', success: 'true', component: 'StreamCache', cacheType: 'stream-cache', layer: 'hot' },
+      },
+    ])
+  } finally {
+    await moduleRef.close()
+  }
+})
+
+test('the event name, the event emitter and the service token can be overridden', async () => {
+  const { EventEmitter } = require('node:events')
+  const custom = new EventEmitter()
+  const received = []
+  custom.on('quotes.cache.metric', (e) => received.push(e.metricName))
+  const busModule = { module: class BusModule {}, global: true, providers: [{ provide: 'BUS', useValue: custom }], exports: ['BUS'] }
+  const moduleRef = await Test.createTestingModule({
+    imports: [busModule, forRoot({ metricEventName: 'quotes.cache.metric' }, { provide: 'STREAM_CACHE', eventEmitter: 'BUS' })],
+  }).compile()
+  await moduleRef.init()
+  try {
+    const service = moduleRef.get('STREAM_CACHE')
+    expect(service).toBe(moduleRef.get(StreamCacheService))
+    await service.setData('O', quotes('O', 1))
+    await settleEvents()
+    expect(received).toEqual(['cache_set_success'])
+  } finally {
+    await moduleRef.close()
+  }
+})
+
+test('setData failures keep the TS service message prefix and the native code', async () => {
+  const { moduleRef, service } = await start([
+    forRoot({ redis: { url: 'redis://127.0.0.1:1', commandTimeout: 300, maxRetriesPerRequest: 0 }, strictWarmWrites: true }),
+  ])
+  try {
+    const redisDown = await service.setData('X', quotes('X', 1)).catch((e) => e)
+    expect(redisDown.message).toMatch(/^StreamCache setData failed: /)
+    expect([CODES.REDIS_ERROR, CODES.TIMEOUT]).toContain(redisDown.code)
+    expect(redisDown.getStatus()).toBe(503)
+    const badInput = await service.setData('X', 'not an array').catch((e) => e)
+    expect(badInput).toBeInstanceOf(TypeError)
+    expect(badInput.message).toBe('StreamCache setData failed: data must be an array, got string')
+    expect(badInput.code).toBe(CODES.INVALID_ARGUMENT)
+  } finally {
+    await moduleRef.close()
+  }
+})
+
+test('after app.close() no listener call ever happens, for operations issued right before close', async () => {
+  const url = redisUrl()
+  const keyPrefix = uniquePrefix()
+  let afterClose = 0
+  let beforeClose = 0
+  const rounds = 200
+  for (let round = 0; round < rounds; round++) {
+    const moduleRef = await Test.createTestingModule({
+      imports: [EventEmitterModule.forRoot(), StreamCacheModule.forRoot({ redis: { url, keyPrefix } })],
+    }).compile()
+    await moduleRef.init()
+    let closed = false
+    moduleRef.get(EventEmitter2).on(STREAM_CACHE_METRIC_EVENT, () => (closed ? afterClose++ : beforeClose++))
+    const service = moduleRef.get(StreamCacheService)
+    const ops = []
+    for (let i = 0; i < 1 + (round % 25); i++) {
+      ops.push(service.setData(`k${i % 5}`, quotes('K', i % 2 ? 150 : 2)).catch(() => {}))
+      ops.push(service.getData(`k${(i + round) % 7}`).catch(() => {}))
+      ops.push(service.getBatchData([`k${i % 5}`, 'none']).catch(() => {}))
+    }
+    if (round % 3 === 0) await sleep(round % 4)
+    const closing = moduleRef.close()
+    await closing
+    closed = true
+    await Promise.all(ops)
+    await new Promise((resolve) => setImmediate(resolve))
+  }
+  await sleep(50)
+  console.log(`nest: ${afterClose} listener calls after app.close() over ${rounds} rounds (${beforeClose} before)`)
+  expect(beforeClose).toBeGreaterThan(0)
+  expect(afterClose).toBe(0)
+})
+
+test('interop: the Nest service and the TS service (plain ioredis, keyPrefix stream:, DB 1) read each other', async () => {
+  const { moduleRef, service } = await start([StreamCacheModule.forRoot({ redis: { url: redisUrl() } })])
+  const ts = new Redis(redisUrl(), { keyPrefix: 'stream:', db: 1 })
+  try {
+    const points = [{ s: 'NEST.TS', p: 5.5, v: 10, t: 1700000000000, c: 0.1 }]
+    await ts.setex('stream_cache_warmNEST.TS', 300, JSON.stringify(points))
+    expect(await service.getData('NEST.TS')).toEqual(points)
+    await service.setData('NEST.NATIVE', [{ symbol: 'NEST.NATIVE', price: 2, volume: 3, timestamp: 1700000000000 }])
+    expect(await ts.get('stream_cache_warmNEST.NATIVE')).toBe('[{"s":"NEST.NATIVE","p":2,"v":3,"t":1700000000000}]')
+  } finally {
+    await ts.del('stream_cache_warmNEST.TS', 'stream_cache_warmNEST.NATIVE')
+    await ts.quit()
+    await moduleRef.close()
+  }
+})
+
+test('heap grows by less than 1 MB over 1,000 compile → close cycles', async () => {
+  const script = path.join(__dirname, 'fixtures', 'nest-cycles.js')
+  const child = spawn(process.execPath, ['--expose-gc', script, '1000'], { env: process.env })
+  let stdout = ''
+  let stderr = ''
+  child.stdout.on('data', (d) => (stdout += d))
+  child.stderr.on('data', (d) => (stderr += d))
+  const code = await new Promise((resolve) => child.on('exit', resolve))
+  expect({ code, stderr }).toEqual({ code: 0, stderr: '' })
+  const growth = Number(/HEAP_GROWTH (-?\d+)/.exec(stdout)[1])
+  console.log(`nest: heap growth over 1,000 compile → close cycles: ${(growth / 1024).toFixed(1)} KiB`)
+  expect(growth).toBeLessThan(1024 * 1024)
+})

@@ -1,0 +1,173 @@
+// NestJS drop-in for the TypeScript StreamCacheService: the same methods and metric events,
+// backed by the native StreamCache. Thin on purpose: every cache decision is native.
+
+import {
+  DynamicModule,
+  Inject,
+  Injectable,
+  InjectionToken,
+  Logger,
+  Module,
+  ModuleMetadata,
+  OnModuleDestroy,
+  OptionalFactoryDependency,
+  Provider,
+  ServiceUnavailableException,
+} from '@nestjs/common'
+import { EventEmitter2 } from '@nestjs/event-emitter'
+import {
+  ClearAllOptions,
+  ClearAllResult,
+  HealthStatus,
+  MetricEvent,
+  Priority,
+  RawQuote,
+  StreamCache,
+  StreamCacheError,
+  StreamCacheOptions,
+  StreamCacheStats,
+  StreamDataPoint,
+} from 'stream-cache-native'
+
+/** The event the TypeScript service emitted every metric under. */
+export const STREAM_CACHE_METRIC_EVENT = 'system-status.metric.collected'
+/** Injection token of the module options. */
+export const STREAM_CACHE_OPTIONS = 'STREAM_CACHE_OPTIONS'
+/** Injection token of the event emitter metrics go to (defaults to the app's `EventEmitter2`). */
+export const STREAM_CACHE_EVENT_EMITTER = 'STREAM_CACHE_EVENT_EMITTER'
+
+const SET_DATA_FAILED = 'StreamCache setData failed: '
+
+/** The operations of the TypeScript service's `IStreamCache`. */
+export interface IStreamCache {
+  getData(key: string): Promise<StreamDataPoint[] | null>
+  setData(key: string, data: ReadonlyArray<RawQuote | StreamDataPoint>, priority?: Priority): Promise<void>
+  getDataSince(key: string, since: number): Promise<StreamDataPoint[] | null>
+  getBatchData(keys: string[]): Promise<Record<string, StreamDataPoint[] | null>>
+  deleteData(key: string): Promise<void>
+  clearAll(options?: ClearAllOptions): Promise<ClearAllResult | void>
+}
+
+export interface StreamCacheModuleOptions extends Omit<StreamCacheOptions, 'onMetric'> {
+  /** Event name metrics are emitted under. Default `STREAM_CACHE_METRIC_EVENT`. */
+  metricEventName?: string
+}
+
+interface Registration {
+  /** Register the module globally. */
+  isGlobal?: boolean
+  /** Also provide the service under this token (e.g. the one the app's callers inject). */
+  provide?: InjectionToken
+  /** Where the event emitter comes from. Default `EventEmitter2` (from `EventEmitterModule`). */
+  eventEmitter?: InjectionToken
+}
+
+export interface StreamCacheModuleAsyncOptions extends Pick<ModuleMetadata, 'imports'>, Registration {
+  useFactory(...deps: unknown[]): StreamCacheModuleOptions | Promise<StreamCacheModuleOptions>
+  inject?: Array<InjectionToken | OptionalFactoryDependency>
+}
+
+// compat: the TS service threw a 503 with this message prefix; the native code stays on it.
+function setDataFailure(err: StreamCacheError): Error {
+  const message = err.message.startsWith(SET_DATA_FAILED) ? err.message : SET_DATA_FAILED + err.message
+  const ErrorClass = err instanceof RangeError ? RangeError : err instanceof TypeError ? TypeError : null
+  const wrapped = ErrorClass ? new ErrorClass(message, { cause: err }) : new ServiceUnavailableException(message, { cause: err })
+  return Object.assign(wrapped, { code: err.code })
+}
+
+@Injectable()
+export class StreamCacheService implements IStreamCache, OnModuleDestroy {
+  private readonly logger = new Logger('StreamCache')
+  private readonly cache: StreamCache
+
+  constructor(
+    @Inject(STREAM_CACHE_OPTIONS) options: StreamCacheModuleOptions,
+    @Inject(STREAM_CACHE_EVENT_EMITTER) eventBus: EventEmitter2,
+  ) {
+    const { metricEventName = STREAM_CACHE_METRIC_EVENT, ...cacheOptions } = options
+    this.cache = new StreamCache({
+      ...cacheOptions,
+      onMetric: (event: MetricEvent) => {
+        if (event.metricType === 'cache' && event.tags.errorMessage) {
+          this.logger.warn(`${event.tags.operation} failed: ${event.tags.errorMessage}`)
+        }
+        eventBus.emit(metricEventName, event)
+      },
+    })
+    this.logger.log(
+      `StreamCache ready (hotCacheTTL=${options.hotCacheTTL ?? 5000}ms, warmCacheTTL=${options.warmCacheTTL ?? 300}s, ` +
+        `maxHotCacheSize=${options.maxHotCacheSize ?? 1000})`,
+    )
+  }
+
+  getData(key: string): Promise<StreamDataPoint[] | null> {
+    return this.cache.getData(key)
+  }
+
+  setData(key: string, data: ReadonlyArray<RawQuote | StreamDataPoint>, priority: Priority = 'auto'): Promise<void> {
+    return this.cache.setData(key, data, priority).catch((err: StreamCacheError) => {
+      throw setDataFailure(err)
+    })
+  }
+
+  getDataSince(key: string, since: number): Promise<StreamDataPoint[] | null> {
+    return this.cache.getDataSince(key, since)
+  }
+
+  getBatchData(keys: string[]): Promise<Record<string, StreamDataPoint[] | null>> {
+    return this.cache.getBatchData(keys)
+  }
+
+  deleteData(key: string): Promise<void> {
+    return this.cache.deleteData(key)
+  }
+
+  clearAll(options?: ClearAllOptions): Promise<ClearAllResult> {
+    return this.cache.clearAll(options)
+  }
+
+  getHealthStatus(): Promise<HealthStatus> {
+    return this.cache.getHealthStatus()
+  }
+
+  reportSystemMetrics(): Promise<void> {
+    return this.cache.reportSystemMetrics()
+  }
+
+  stats(): StreamCacheStats {
+    return this.cache.stats()
+  }
+
+  /** Ends the native cache: no metric reaches the event bus after this. */
+  async onModuleDestroy(): Promise<void> {
+    await this.cache.destroy()
+    this.logger.debug('StreamCache destroyed')
+  }
+}
+
+@Module({})
+export class StreamCacheModule {
+  static forRoot(options: StreamCacheModuleOptions = {}, registration: Registration = {}): DynamicModule {
+    return StreamCacheModule.register([{ provide: STREAM_CACHE_OPTIONS, useValue: options }], registration)
+  }
+
+  static forRootAsync(options: StreamCacheModuleAsyncOptions): DynamicModule {
+    const { imports = [], useFactory, inject = [], ...registration } = options
+    const factory: Provider = { provide: STREAM_CACHE_OPTIONS, useFactory, inject }
+    return { ...StreamCacheModule.register([factory], registration), imports }
+  }
+
+  private static register(optionProviders: Provider[], registration: Registration): DynamicModule {
+    const providers: Provider[] = [
+      ...optionProviders,
+      { provide: STREAM_CACHE_EVENT_EMITTER, useExisting: registration.eventEmitter ?? EventEmitter2 },
+      StreamCacheService,
+    ]
+    const exported: InjectionToken[] = [StreamCacheService]
+    if (registration.provide) {
+      providers.push({ provide: registration.provide, useExisting: StreamCacheService })
+      exported.push(registration.provide)
+    }
+    return { module: StreamCacheModule, global: registration.isGlobal ?? false, providers, exports: exported }
+  }
+}
