@@ -36,4 +36,24 @@ function quotes(symbol, n, t0 = 1_700_000_000_000) {
   return Array.from({ length: n }, (_, i) => ({ symbol, price: 100 + i, volume: 10 * i + 1, timestamp: t0 + i }))
 }
 
-module.exports = { freePort, waitForRedis, sleep, redisUrl, uniquePrefix, cacheOptions, waitFor, settleEvents, quotes }
+// The events of spec §4 as the TypeScript service emitted them, for exact comparisons.
+function cacheEvent(metricName, tags) {
+  return {
+    timestamp: expect.any(Date),
+    source: 'stream-cache',
+    metricType: 'cache',
+    metricName,
+    metricValue: expect.any(Number),
+    tags: { component: 'StreamCache', ...tags },
+  }
+}
+
+const setSuccessEvent = (layer, dataSize = expect.any(Number)) =>
+  cacheEvent('cache_set_success', { operation: 'set', success: 'true', cacheType: 'stream-cache', layer, dataSize, compressionRatio: 1 })
+
+const getSuccessEvent = (layer) =>
+  cacheEvent('cache_get_success', { operation: 'get', success: 'true', cacheType: 'stream-cache', layer })
+
+module.exports = {
+  setSuccessEvent,
+  getSuccessEvent, freePort, waitForRedis, sleep, redisUrl, uniquePrefix, cacheOptions, waitFor, settleEvents, quotes }

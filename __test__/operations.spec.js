@@ -4,7 +4,7 @@
 
 const Redis = require('ioredis')
 const { StreamCache } = require('..')
-const { cacheOptions, redisUrl, settleEvents, quotes, sleep, waitFor } = require('./helpers')
+const { cacheOptions, redisUrl, settleEvents, quotes, sleep, waitFor, setSuccessEvent, getSuccessEvent } = require('./helpers')
 
 let caches = []
 function open(extra) {
@@ -57,24 +57,9 @@ test('events have the exact shape of spec §4', async () => {
   await cache.getData('MSFT')
   await settleEvents()
   const [set, get] = events
-  expect(set).toEqual({
-    timestamp: expect.any(Date),
-    source: 'stream-cache',
-    metricType: 'cache',
-    metricName: 'cache_set_success',
-    metricValue: expect.any(Number),
-    tags: {
-      operation: 'set',
-      success: 'true',
-      component: 'StreamCache',
-      cacheType: 'stream-cache',
-      layer: 'both',
-      dataSize: JSON.stringify(await cache.getData('MSFT')).length,
-      compressionRatio: 1,
-    },
-  })
+  expect(set).toEqual(setSuccessEvent('both', JSON.stringify(await cache.getData('MSFT')).length))
   expect(Object.keys(set.tags)).toEqual(['operation', 'success', 'component', 'cacheType', 'layer', 'dataSize', 'compressionRatio'])
-  expect(get.tags).toEqual({ operation: 'get', success: 'true', component: 'StreamCache', cacheType: 'stream-cache', layer: 'hot' })
+  expect(get).toEqual(getSuccessEvent('hot'))
   expect(Math.abs(set.timestamp.getTime() - Date.now())).toBeLessThan(5000)
 })
 

@@ -160,13 +160,9 @@ impl Core {
             let (outcome, metric) = match warm.set(&key, json, settings.warm_ttl_secs).await {
                 Ok(()) => (Outcome::Done, Metric::Set { layer, ms: elapsed_ms(started), data_size }),
                 Err(e) if settings.strict_warm_writes => {
-                    let message = format!("StreamCache setData failed: {e}");
-                    let failed = Metric::Failed { op: "setData", critical: true, message: e.to_string() };
-                    let err = match e {
-                        CacheError::Timeout { .. } => CacheError::Timeout { after_ms: settings.command_timeout.as_millis() as u64 },
-                        _ => CacheError::Redis(message),
-                    };
-                    (Outcome::Failed(err), failed)
+                    // compat: the TS service's message; the code still tells Redis from timeout.
+                    let outcome = Outcome::Failed { code: e.code(), message: format!("StreamCache setData failed: {e}") };
+                    (outcome, Metric::Failed { op: "setData", critical: true, message: e.to_string() })
                 }
                 Err(e) => (
                     Outcome::Done,
@@ -239,7 +235,7 @@ impl Core {
                 Ok(cleared) => (Outcome::Cleared(cleared), None),
                 Err(e) => {
                     let metric = Metric::Failed { op: "clearAll", critical: true, message: e.to_string() };
-                    (Outcome::Failed(e), Some(metric))
+                    (Outcome::failed(&e), Some(metric))
                 }
             };
             outbox.complete(Completion { id, outcome }, metric);
@@ -326,9 +322,9 @@ impl Core {
                     };
                     [id, op::HEALTH, error, self.hot.len() as f64]
                 }
-                Outcome::Failed(err) => {
-                    out.strings.push(err.to_string());
-                    out.strings.push(err.code().to_string());
+                Outcome::Failed { code, message } => {
+                    out.strings.push(message);
+                    out.strings.push(code.to_string());
                     let n = out.strings.len() as f64;
                     [id, op::FAILED, n - 2.0, n - 1.0]
                 }

@@ -38,7 +38,13 @@ pub enum Outcome {
     Batch(Vec<Option<Found>>),
     Cleared(Cleared),
     Health { error: Option<String> },
-    Failed(CacheError),
+    Failed { code: &'static str, message: String },
+}
+
+impl Outcome {
+    pub fn failed(err: &CacheError) -> Outcome {
+        Outcome::Failed { code: err.code(), message: err.to_string() }
+    }
 }
 
 pub struct Completion {
