@@ -118,7 +118,7 @@ impl Core {
         }
         let (warm, outbox, issued) = (self.warm.clone(), self.outbox.clone(), self.hot.generation());
         self.tasks.spawn(async move {
-            // Errors count as misses (compat); health checks report them.
+            // compat: the TS service logged a failed read and returned null.
             match warm.get(&key).await {
                 Ok(Some(json)) => {
                     let found = Found { key, json, issued, started };
