@@ -111,6 +111,8 @@ export interface StreamCacheOptions {
   maxBatchSize?: number
   /** Undelivered metric events kept at most; beyond it events are dropped and counted. Default 10000. */
   maxPendingMetrics?: number
+  /** Largest value `setData` accepts, in bytes of JSON; larger ones are refused with a RangeError. Default 8 MiB. */
+  maxValueBytes?: number
   /** Reject `setData` when Redis refuses the write (otherwise it resolves and reports the failure). Default false. */
   strictWarmWrites?: boolean
   /**

@@ -63,6 +63,7 @@ test.each([
   [{ maxPendingMetrics: -1 }, RangeError, 'maxPendingMetrics'],
   [{ strictWarmWrites: 'yes' }, TypeError, 'strictWarmWrites'],
   [{ onMetric: 'log' }, TypeError, 'onMetric'],
+  [{ maxValueBytes: 0 }, RangeError, 'maxValueBytes'],
   [42, TypeError, 'options'],
 ])('the constructor rejects %j', (options, ErrorClass, mentions) => {
   let err
@@ -85,6 +86,24 @@ test('a password never appears in an error message', () => {
   }
   expect(err.code).toBe(CODES.INVALID_ARGUMENT)
   expect(err.message).not.toContain('hunter2')
+})
+
+test('a value over maxValueBytes is refused and the value already cached stays', async () => {
+  const small = new StreamCache(cacheOptions({ maxValueBytes: 2000 }))
+  try {
+    await small.setData('V', quotes('V', 3))
+    await small.setData('W', quotes('W', 3), 'warm')
+    for (const [key, priority] of [['V', 'hot'], ['W', 'warm']]) {
+      const err = await small.setData(key, quotes('HUGE', 100), priority).catch((e) => e)
+      expect(err).toBeInstanceOf(RangeError)
+      expect(err.code).toBe(CODES.INVALID_ARGUMENT)
+      expect(err.message).toMatch(/more than maxValueBytes \(2000\)/)
+    }
+    expect((await small.getData('V'))[0].s).toBe('V')
+    expect((await small.getData('W'))[0].s).toBe('W')
+  } finally {
+    await small.destroy()
+  }
 })
 
 test('nothing cached was lost to the bad calls', async () => {

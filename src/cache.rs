@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use napi::bindgen_prelude::{Object, ObjectRef};
-use napi::Env;
+use napi::{Env, JsString};
 
 use crate::config::Settings;
 use crate::error::{CacheError, Result};
@@ -72,15 +72,6 @@ fn release(env: &Env, values: Vec<HotValue>) {
     }
 }
 
-/// Length of the JSON as JavaScript counts it (UTF-16 units), the TS service's `dataSize`.
-fn js_length(s: &str) -> usize {
-    if s.is_ascii() {
-        s.len()
-    } else {
-        s.encode_utf16().count()
-    }
-}
-
 impl Core {
     pub fn new(settings: Settings, outbox: Arc<Outbox>, tasks: Tasks) -> Result<Core> {
         let warm = napi::bindgen_prelude::within_runtime_if_available(|| Warm::connect(&settings))?;
@@ -134,19 +125,29 @@ impl Core {
     }
 
     /// Stores `points` (already normalised by JS, `json` its serialisation). Returns
-    /// `false` when there was nothing to store.
+    /// `false` when there was nothing to store. Refuses before changing anything.
     pub fn set(
         &mut self,
         env: &Env,
         id: u32,
         key: String,
         points: Option<(Object, u32)>,
-        json: String,
+        json: JsString,
         priority: Priority,
     ) -> Result<bool> {
         let Some((points, count)) = points else { return Ok(false) };
         let started = Instant::now();
-        let data_size = js_length(&json);
+        let unreadable = |e: napi::Error| CacheError::Type(format!("data could not be serialised: {}", e.reason));
+        let bytes = json.utf8_len().map_err(unreadable)?;
+        let limit = self.settings.max_value_bytes;
+        if bytes > limit {
+            return Err(CacheError::Range(format!(
+                "data serialises to {bytes} bytes of JSON, more than maxValueBytes ({limit})"
+            )));
+        }
+        // compat: the TS service's dataSize is the JSON's JavaScript length (UTF-16 units).
+        let data_size = json.utf16_len().map_err(unreadable)?;
+        let json = json.into_utf8().and_then(|s| s.into_owned()).map_err(unreadable)?;
         let to_hot = priority == Priority::Hot
             || (priority == Priority::Auto && data_size < AUTO_HOT_MAX_BYTES && count < AUTO_HOT_MAX_POINTS);
         if to_hot {

@@ -44,6 +44,8 @@ pub struct Settings {
     pub max_batch_size: usize,
     pub max_pending_metrics: usize,
     pub strict_warm_writes: bool,
+    /// Largest JSON `setData` accepts, in UTF-8 bytes; one enormous value must not exhaust memory.
+    pub max_value_bytes: usize,
     /// Whether an `onMetric` callback was given; without one no event is even built.
     pub metrics_enabled: bool,
 }
@@ -52,6 +54,7 @@ const DEFAULT_HOST: &str = "localhost";
 const DEFAULT_PORT: f64 = 6379.0;
 const DEFAULT_DB: i64 = 1;
 const DEFAULT_KEY_PREFIX: &str = "stream:";
+const MIB: f64 = 1024.0 * 1024.0;
 
 impl Settings {
     pub fn from_source(src: &dyn OptionSource) -> Result<Settings> {
@@ -109,6 +112,7 @@ impl Settings {
             max_pending_metrics: o.integer("maxPendingMetrics", 1.0, 100_000_000.0)?.unwrap_or(10_000.0)
                 as usize,
             strict_warm_writes: o.boolean("strictWarmWrites")?.unwrap_or(false),
+            max_value_bytes: o.integer("maxValueBytes", 1.0, 512.0 * MIB)?.unwrap_or(8.0 * MIB) as usize,
             metrics_enabled: o.callback("onMetric")?,
         })
     }
@@ -262,6 +266,7 @@ mod tests {
         assert_eq!(s.max_pending_metrics, 10_000);
         assert_eq!(s.command_timeout, ms(3000));
         assert!(!s.strict_warm_writes);
+        assert_eq!(s.max_value_bytes, 8 * 1024 * 1024);
     }
 
     #[test]
@@ -287,6 +292,7 @@ mod tests {
             ("warmCacheTTL", Raw::Num(0.5), false),
             ("maxHotCacheSize", Raw::Num(f64::NAN), false),
             ("strictWarmWrites", Raw::Num(1.0), true),
+            ("maxValueBytes", Raw::Num(0.0), false),
             ("redis.url", Raw::Str("http://x".into()), true),
         ];
         for (path, raw, is_type) in cases {

@@ -14,7 +14,7 @@ mod warm;
 use std::sync::Arc;
 
 use napi::bindgen_prelude::{Float64Array, Function, Object, ObjectFinalize};
-use napi::{Env, Unknown};
+use napi::{Env, JsString, Unknown};
 use napi_derive::napi;
 use tokio_util::sync::CancellationToken;
 
@@ -110,7 +110,7 @@ impl NativeStreamCache {
         id: u32,
         key: Unknown,
         points: Unknown,
-        json: String,
+        json: JsString,
         priority: Unknown,
     ) -> napi::Result<bool> {
         let key = js::key(key, "key").map_err(|e| e.throw(env))?;

@@ -17,6 +17,8 @@ use crate::error::{CacheError, Result};
 pub const WARM_KEY_INFIX: &str = "stream_cache_warm";
 
 const SCAN_COUNT: usize = 500;
+/// Caps the reconnect backoff, so service resumes within about this long of Redis returning.
+const MAX_RECONNECT_DELAY: Duration = Duration::from_millis(500);
 
 #[derive(Clone)]
 pub struct Warm {
@@ -43,7 +45,7 @@ impl Warm {
             .set_connection_timeout(Some(settings.connect_timeout))
             .set_response_timeout(Some(settings.command_timeout))
             .set_number_of_retries(settings.max_retries)
-            .set_max_delay(Duration::from_secs(2));
+            .set_max_delay(MAX_RECONNECT_DELAY);
         let conn = ConnectionManager::new_lazy_with_config(client, config)
             .map_err(|e| CacheError::Redis(redact(&e, &settings.secret)))?;
         Ok(Warm {
