@@ -65,11 +65,14 @@ function compressData(data) {
   return out
 }
 
-function serialise(points) {
+// Normalises and serialises the caller's data; whatever that data throws (a getter, a
+// BigInt, a cycle) becomes a coded TypeError instead of escaping as is.
+function prepare(data) {
   try {
-    return JSON.stringify(points)
+    const points = compressData(data)
+    return { points, json: JSON.stringify(points) }
   } catch (err) {
-    const coded = new TypeError(`data could not be serialised to JSON: ${err.message}`)
+    const coded = new TypeError(`data could not be read or serialised to JSON: ${err?.message}`)
     coded.code = CODES.INVALID_ARGUMENT
     throw coded
   }
@@ -232,9 +235,9 @@ class StreamCache {
   setData(key, data, priority = 'auto') {
     return this.#run(
       (id) => {
-        if (!Array.isArray(data) || data.length === 0) return this.#native.set(id, key, data, '', priority)
-        const points = compressData(data)
-        return this.#native.set(id, key, points, serialise(points), priority)
+        if (!Array.isArray(data)) return this.#native.set(id, key, data, '', priority)
+        const { points, json } = prepare(data)
+        return this.#native.set(id, key, points, json, priority)
       },
       (started, id) => (started ? this.#wait(id) : Promise.resolve()),
     )
