@@ -149,6 +149,22 @@ test('idle caches dropped without destroy() are garbage-collected', async () => 
   expect({ code, stderr, stdout: stdout.trim() }).toEqual({ code: 0, stderr: '', stdout: 'COLLECTED 200/200' })
 })
 
+// Node lists timers and sockets here but not napi ThreadsafeFunctions; that those never
+// hold the process is what the "exits by itself" tests check.
+test('3. after destroy() the cache leaves no active resource that Node reports', async () => {
+  const countByType = () => process.getActiveResourcesInfo().reduce((m, t) => m.set(t, (m.get(t) ?? 0) + 1), new Map())
+  const before = countByType()
+  const cache = new StreamCache(cacheOptions({ cleanupInterval: 10, onMetric: () => {} }))
+  await cache.setData('A', quotes('A', 1))
+  await cache.getBatchData(['A', 'B'])
+  await cache.getHealthStatus()
+  await cache.destroy()
+  await sleep(20)
+  // Other tests' handles may close meanwhile; none may have been added.
+  const grown = [...countByType()].filter(([type, n]) => n > (before.get(type) ?? 0))
+  expect(grown).toEqual([])
+})
+
 test('4. operations in flight settle at destroy(); later calls reject with STREAM_CACHE_DESTROYED', async () => {
   const cache = new StreamCache(cacheOptions({ onMetric: () => {} }))
   await cache.setData('hot', quotes('H', 1))

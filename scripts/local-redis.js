@@ -24,7 +24,8 @@ async function waitForRedis(port, timeoutMs = 10_000) {
       sock.once('error', () => resolve(false))
       sock.once('data', (d) => {
         sock.destroy()
-        resolve(d.toString().startsWith('+PONG'))
+        // A password-protected server answers NOAUTH: it is up all the same.
+        resolve(/^(\+PONG|-NOAUTH)/.test(d.toString()))
       })
       sock.once('connect', () => sock.write('PING\r\n'))
     })
@@ -34,17 +35,19 @@ async function waitForRedis(port, timeoutMs = 10_000) {
   }
 }
 
-async function startLocalRedis() {
+async function startLocalRedis({ port, args = [] } = {}) {
   if (spawnSync('redis-server', ['--version']).error) {
     throw new Error('redis-server is not installed: `apt-get install redis-server`, or set REDIS_URL to a running server')
   }
-  const port = await freePort()
-  const server = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], {
-    stdio: 'ignore',
-  })
+  const chosen = port ?? (await freePort())
+  const server = spawn(
+    'redis-server',
+    ['--port', String(chosen), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', ...args],
+    { stdio: 'ignore' },
+  )
   server.unref()
-  await waitForRedis(port)
-  return { url: `redis://127.0.0.1:${port}`, stop: () => server.kill('SIGTERM') }
+  await waitForRedis(chosen)
+  return { url: `redis://127.0.0.1:${chosen}`, port: chosen, process: server, stop: () => server.kill('SIGTERM') }
 }
 
 module.exports = { startLocalRedis, freePort, waitForRedis }
