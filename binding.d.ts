@@ -26,7 +26,8 @@ export declare class NativeStreamCache {
   reportSystem(healthy: boolean): void
   /** Answers a `FOUND` row: the parsed array, or `null` when it was not a JSON array. */
   settle(ticket: number, value?: object | undefined | null): void
-  drain(): Drained
+  /** Every queued result and at most `max_events` metric events. */
+  drain(maxEvents: number): Drained
   /** `true` while any operation is pending; see `Outbox::keep_alive`. */
   keepAlive(on: boolean): void
   /** What the JS delivery loop did with the last drain's events. */
@@ -43,6 +44,8 @@ export interface Drained {
   /** Rows of `[code, timestampMs, value, dataSize, compressionRatio, stringA, stringB]`. */
   events: Float64Array
   strings: Array<string>
+  /** Still busy: drain again on the next loop turn (the wake stays armed until then). */
+  again: boolean
 }
 
 /** The counters of spec §5. */

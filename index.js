@@ -17,6 +17,10 @@ const CODES = Object.freeze({
 const OP = { DONE: 0, MISS: 1, FOUND: 2, FAILED: 3, BATCH_ITEM: 4, BATCH_END: 5, CLEARED: 6, HEALTH: 7 }
 const OP_STRIDE = 4
 const EVENT_STRIDE = 7
+// Events delivered per drain adapt so one drain's callbacks take about this long at most;
+// a slow listener then costs one event per loop turn instead of stalling the loop.
+const DELIVERY_BUDGET_MS = 8
+const MAX_EVENTS_PER_DRAIN = 16_384
 
 function codedError(message, code) {
   const err = new Error(message)
@@ -165,6 +169,7 @@ class StreamCache {
   #pending = new Map()
   #nextId = 0
   #destroyed = false
+  #eventsPerDrain = 1
 
   constructor(options) {
     // The native side holds the wake function strongly; a WeakRef keeps that from pinning
@@ -303,15 +308,17 @@ class StreamCache {
     return Promise.resolve()
   }
 
-  // Runs on the JS thread when Rust has queued something: settle first, then deliver
-  // events, so an event never reaches the callback before its operation has settled.
+  // Runs on the JS thread when Rust has queued something, then once per loop turn while
+  // anything flows (see Outbox::take). Settles first, then delivers events, so an event
+  // never reaches the callback before its operation has settled.
   #drain() {
     if (this.#destroyed) return
-    const { ops, events, strings } = this.#native.drain()
+    const { ops, events, strings, again } = this.#native.drain(this.#eventsPerDrain)
     for (let i = 0; i < ops.length; i += OP_STRIDE) {
       this.#settle(ops[i], ops[i + 1], ops[i + 2], ops[i + 3], strings)
     }
     if (events.length > 0) this.#deliver(events, strings)
+    if (again) setImmediate(() => this.#drain())
   }
 
   #settle(id, kind, a, b, strings) {
@@ -360,6 +367,7 @@ class StreamCache {
   }
 
   #deliver(rows, strings) {
+    const started = performance.now()
     let emitted = 0
     let failed = 0
     let dropped = 0
@@ -377,6 +385,9 @@ class StreamCache {
       }
     }
     this.#native.delivered(emitted, failed, dropped)
+    const took = performance.now() - started
+    if (took > DELIVERY_BUDGET_MS) this.#eventsPerDrain = Math.max(1, this.#eventsPerDrain >>> 1)
+    else if (took < DELIVERY_BUDGET_MS / 4) this.#eventsPerDrain = Math.min(MAX_EVENTS_PER_DRAIN, this.#eventsPerDrain * 2)
   }
 }
 

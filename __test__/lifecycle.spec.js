@@ -252,6 +252,30 @@ test('7. pending events are bounded by maxPendingMetrics; the rest are dropped a
   await cache.destroy()
 })
 
+test('7. a slow listener does not hold back the promises: events are fed in small drains', async () => {
+  let calls = 0
+  const cache = new StreamCache(
+    cacheOptions({
+      onMetric: () => {
+        calls++
+        const until = performance.now() + 20
+        while (performance.now() < until);
+      },
+    }),
+  )
+  await cache.setData('hot', quotes('H', 1))
+  await cache.setData('warm', quotes('W', 150))
+  await settleEvents()
+  calls = 0
+  for (let i = 0; i < 200; i++) cache.getData('hot')
+  let callsBeforeRead
+  await cache.getData('warm').then(() => (callsBeforeRead = calls))
+  await waitFor(() => calls === 201, 20_000)
+  expect(callsBeforeRead).toBeLessThan(200)
+  expect(cache.stats()).toMatchObject({ droppedMetrics: 0, emittedMetrics: 203 })
+  await cache.destroy()
+})
+
 test('8. terminating a worker with thousands of queued events, 100 times, neither crashes nor hangs', async () => {
   const { code, signal, stdout, stderr } = await runNode([fixture('worker-terminate.js'), '100'], { timeoutMs: 120_000 })
   expect({ code, signal, stderr }).toEqual({ code: 0, signal: null, stderr: '' })

@@ -51,6 +51,8 @@ pub struct Drained {
     pub ops: Vec<f64>,
     pub events: Vec<f64>,
     pub strings: Vec<String>,
+    /// Still busy: JS drains again on its next loop turn.
+    pub again: bool,
 }
 
 pub struct Core {
@@ -283,16 +285,17 @@ impl Core {
         ((strings.len() - 1) as f64, (self.tickets.len() - 1) as f64)
     }
 
-    /// Everything queued since the last drain, encoded for `index.js`.
-    pub fn drain(&mut self, env: &Env) -> Drained {
+    /// Results and up to `max_events` events queued since the last drain, for `index.js`.
+    pub fn drain(&mut self, env: &Env, max_events: usize) -> Drained {
         self.tickets.clear();
         if self.outbox.take_cleanup_due() {
             let expired = self.hot.remove_expired(Instant::now());
             crate::metrics::Counters::add(&self.outbox.counters.cleaned, expired.len() as u64);
             release(env, expired);
         }
-        let (done, queued) = self.outbox.take();
-        let mut out = Drained { ops: Vec::with_capacity(done.len() * OP_STRIDE), events: Vec::new(), strings: Vec::new() };
+        let (done, queued, again) = self.outbox.take(max_events);
+        let mut out =
+            Drained { ops: Vec::with_capacity(done.len() * OP_STRIDE), events: Vec::new(), strings: Vec::new(), again };
         for Completion { id, outcome } in done {
             let id = id as f64;
             let row = match outcome {

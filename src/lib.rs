@@ -33,6 +33,8 @@ pub struct Drained {
     /// Rows of `[code, timestampMs, value, dataSize, compressionRatio, stringA, stringB]`.
     pub events: Float64Array,
     pub strings: Vec<String>,
+    /// Still busy: drain again on the next loop turn (the wake stays armed until then).
+    pub again: bool,
 }
 
 /// The counters of spec §5.
@@ -158,13 +160,15 @@ impl NativeStreamCache {
         self.core(env)?.settle(env, ticket, value).map_err(|e| e.throw(env))
     }
 
+    /// Every queued result and at most `max_events` metric events.
     #[napi(catch_unwind)]
-    pub fn drain(&mut self, env: &Env) -> napi::Result<Drained> {
-        let drained = self.core(env)?.drain(env);
+    pub fn drain(&mut self, env: &Env, max_events: u32) -> napi::Result<Drained> {
+        let drained = self.core(env)?.drain(env, max_events as usize);
         Ok(Drained {
             ops: Float64Array::new(drained.ops),
             events: Float64Array::new(drained.events),
             strings: drained.strings,
+            again: drained.again,
         })
     }
 

@@ -1,11 +1,12 @@
 //! The wake-and-drain queue between Rust producers and the JS thread.
 //!
 //! Producers (tokio tasks and the JS thread itself) push operation results and metric
-//! events here. Only the empty → non-empty transition calls the one weak, payload-free
+//! events here. Only the idle → busy transition calls the one weak, payload-free
 //! ThreadsafeFunction, so a burst of thousands of events costs one wake-up, nothing
 //! crosses N-API per event, a full queue drops in Rust (nothing leaks), and the weak
 //! function never keeps the process alive. See `shared/design/metrics-lifecycle.md`.
 
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard, RwLock};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
@@ -61,7 +62,7 @@ pub struct QueuedMetric {
 #[derive(Default)]
 struct Queues {
     done: Vec<Completion>,
-    events: Vec<QueuedMetric>,
+    events: VecDeque<QueuedMetric>,
 }
 
 pub struct Outbox {
@@ -107,7 +108,7 @@ impl Outbox {
             Counters::add(&self.counters.dropped, 1);
             return;
         }
-        queues.events.push(QueuedMetric { metric, at_ms: now_ms(), enqueued: Instant::now() });
+        queues.events.push_back(QueuedMetric { metric, at_ms: now_ms(), enqueued: Instant::now() });
     }
 
     pub fn record(&self, metric: Metric) {
@@ -163,11 +164,23 @@ impl Outbox {
         }
     }
 
-    /// Everything queued so far; a push after this point wakes JS again.
-    pub fn take(&self) -> (Vec<Completion>, Vec<QueuedMetric>) {
-        self.wake_pending.store(false, Ordering::Release);
+    /// Every queued result and at most `max_events` events, and whether JS must drain
+    /// again on its next loop turn. Results are never held back: a slow metric callback
+    /// must not delay promises.
+    ///
+    /// The ThreadsafeFunction only wakes an idle JS thread. While anything flows, JS drains
+    /// once per loop turn (`setImmediate`) and producers do not call the wake: Node's
+    /// dispatcher would otherwise run wake after wake in one turn and starve timers and I/O.
+    /// An empty drain returns to idle; deciding that under the queue lock means a push
+    /// either lands before it (and is taken) or sees idle (and wakes).
+    pub fn take(&self, max_events: usize) -> (Vec<Completion>, Vec<QueuedMetric>, bool) {
         let mut queues = lock(&self.queues);
-        (std::mem::take(&mut queues.done), std::mem::take(&mut queues.events))
+        let n = max_events.min(queues.events.len());
+        let events: Vec<QueuedMetric> = queues.events.drain(..n).collect();
+        let done = std::mem::take(&mut queues.done);
+        let again = !done.is_empty() || !events.is_empty();
+        self.wake_pending.store(again, Ordering::Release);
+        (done, events, again)
     }
 
     pub fn pending_events(&self) -> usize {

@@ -17,6 +17,8 @@ use crate::error::{CacheError, Result};
 pub const WARM_KEY_INFIX: &str = "stream_cache_warm";
 
 const SCAN_COUNT: usize = 500;
+/// Backoff base: three retries stay within ~300 ms, so calls fail fast while Redis is away.
+const MIN_RECONNECT_DELAY: Duration = Duration::from_millis(20);
 /// Caps the reconnect backoff, so service resumes within about this long of Redis returning.
 const MAX_RECONNECT_DELAY: Duration = Duration::from_millis(500);
 
@@ -45,6 +47,7 @@ impl Warm {
             .set_connection_timeout(Some(settings.connect_timeout))
             .set_response_timeout(Some(settings.command_timeout))
             .set_number_of_retries(settings.max_retries)
+            .set_min_delay(MIN_RECONNECT_DELAY)
             .set_max_delay(MAX_RECONNECT_DELAY);
         let conn = ConnectionManager::new_lazy_with_config(client, config)
             .map_err(|e| CacheError::Redis(redact(&e, &settings.secret)))?;

@@ -1,0 +1,10 @@
+'use strict'
+
+module.exports = {
+  rootDir: '..',
+  testEnvironment: 'node',
+  testMatch: ['<rootDir>/stress/**/*.stress.js'],
+  globalSetup: '<rootDir>/stress/figures.js',
+  globalTeardown: '<rootDir>/stress/figures.js',
+  testTimeout: 15 * 60_000,
+}
