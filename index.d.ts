@@ -113,7 +113,11 @@ export interface StreamCacheOptions {
   maxPendingMetrics?: number
   /** Largest value `setData` accepts, in bytes of JSON; larger ones are refused with a RangeError. Default 8 MiB. */
   maxValueBytes?: number
-  /** Reject `setData` when Redis refuses the write (otherwise it resolves and reports the failure). Default false. */
+  /**
+   * Reject `setData` when Redis refuses the write (otherwise it resolves and reports the
+   * failure). Either way a value admitted to the hot tier stays there, as in the TypeScript
+   * service, which wrote hot before Redis. Default false.
+   */
   strictWarmWrites?: boolean
   /**
    * Receives every metric event, always after the operation's promise has settled and never
