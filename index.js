@@ -22,8 +22,8 @@ const EVENT_STRIDE = 7
 const DELIVERY_BUDGET_MS = 8
 const MAX_EVENTS_PER_DRAIN = 16_384
 
-function codedError(message, code) {
-  const err = new Error(message)
+function codedError(message, code, ErrorClass = Error) {
+  const err = new ErrorClass(message)
   err.code = code
   return err
 }
@@ -35,9 +35,7 @@ const REALM_ERRORS = { TypeError, RangeError, Error }
 function adopt(err) {
   const Local = REALM_ERRORS[err?.name]
   if (Local === undefined || err instanceof Local) return err
-  const local = new Local(err.message)
-  local.code = err.code
-  return local
+  return codedError(err.message, err.code, Local)
 }
 
 function destroyedError() {
@@ -76,9 +74,7 @@ function prepare(data) {
     const points = compressData(data)
     return { points, json: JSON.stringify(points) }
   } catch (err) {
-    const coded = new TypeError(`data could not be read or serialised to JSON: ${err?.message}`)
-    coded.code = CODES.INVALID_ARGUMENT
-    throw coded
+    throw codedError(`data could not be read or serialised to JSON: ${err?.message}`, CODES.INVALID_ARGUMENT, TypeError)
   }
 }
 

@@ -5,21 +5,10 @@
 // cached before the fuzz is intact afterwards.
 
 const { StreamCache, CODES } = require('..')
-const { cacheOptions, quotes } = require('./helpers')
+const { cacheOptions, quotes, rng } = require('./helpers')
 
 const CALLS = 100_000
 const SEED = Number(process.env.FUZZ_SEED || 20261125)
-
-function rng(seed) {
-  let s = seed >>> 0 || 1
-  const next = () => {
-    s ^= s << 13
-    s ^= s >>> 17
-    s ^= s << 5
-    return (s >>> 0) / 4294967296
-  }
-  return { int: (n) => Math.floor(next() * n), pick: (xs) => xs[Math.floor(next() * xs.length)], chance: (p) => next() < p }
-}
 
 function deep(depth) {
   let v = { s: 'deep' }

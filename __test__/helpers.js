@@ -1,7 +1,8 @@
 'use strict'
 
-const { freePort, waitForRedis } = require('../scripts/local-redis')
+const { spawn } = require('node:child_process')
 const { randomUUID } = require('node:crypto')
+const { freePort, waitForRedis } = require('../scripts/local-redis')
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
 
@@ -36,6 +37,38 @@ function quotes(symbol, n, t0 = 1_700_000_000_000) {
   return Array.from({ length: n }, (_, i) => ({ symbol, price: 100 + i, volume: 10 * i + 1, timestamp: t0 + i }))
 }
 
+// Runs `node ...args` to its end; resolves with its exit code, signal and output. A child
+// still running after `timeoutMs` is killed and the promise rejects.
+function runNode(args, { timeoutMs = 60_000, env = process.env } = {}) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, args, { env, stdio: ['ignore', 'pipe', 'pipe'] })
+    let stdout = ''
+    let stderr = ''
+    child.stdout.on('data', (d) => (stdout += d))
+    child.stderr.on('data', (d) => (stderr += d))
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL')
+      reject(new Error(`child did not exit within ${timeoutMs} ms\n${stdout}\n${stderr}`))
+    }, timeoutMs)
+    child.on('exit', (code, signal) => {
+      clearTimeout(timer)
+      resolve({ code, signal, stdout, stderr, exitedAt: Date.now() })
+    })
+  })
+}
+
+// A small seeded PRNG (xorshift32), so a failing randomized run can be replayed.
+function rng(seed) {
+  let s = seed >>> 0 || 1
+  const next = () => {
+    s ^= s << 13
+    s ^= s >>> 17
+    s ^= s << 5
+    return (s >>> 0) / 4294967296
+  }
+  return { int: (n) => Math.floor(next() * n), pick: (xs) => xs[Math.floor(next() * xs.length)], chance: (p) => next() < p }
+}
+
 // The events of spec §4 as the TypeScript service emitted them, for exact comparisons.
 function cacheEvent(metricName, tags) {
   return {
@@ -55,5 +88,7 @@ const getSuccessEvent = (layer) =>
   cacheEvent('cache_get_success', { operation: 'get', success: 'true', cacheType: 'stream-cache', layer })
 
 module.exports = {
+  runNode,
+  rng,
   setSuccessEvent,
   getSuccessEvent, freePort, waitForRedis, sleep, redisUrl, uniquePrefix, cacheOptions, waitFor, settleEvents, quotes }

@@ -3,28 +3,10 @@
 // One test per lifecycle guarantee of spec §5.
 
 const path = require('node:path')
-const { spawn } = require('node:child_process')
 const Redis = require('ioredis')
 const { StreamCache, CODES } = require('..')
-const { cacheOptions, redisUrl, settleEvents, quotes, sleep, waitFor } = require('./helpers')
+const { cacheOptions, redisUrl, settleEvents, quotes, sleep, waitFor, runNode, rng } = require('./helpers')
 
-function runNode(args, { timeoutMs = 60_000 } = {}) {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, args, { env: process.env, stdio: ['ignore', 'pipe', 'pipe'] })
-    let stdout = ''
-    let stderr = ''
-    child.stdout.on('data', (d) => (stdout += d))
-    child.stderr.on('data', (d) => (stderr += d))
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL')
-      reject(new Error(`child did not exit within ${timeoutMs} ms\n${stdout}\n${stderr}`))
-    }, timeoutMs)
-    child.on('exit', (code, signal) => {
-      clearTimeout(timer)
-      resolve({ code, signal, stdout, stderr, exitedAt: Date.now() })
-    })
-  })
-}
 const fixture = (name) => path.join(__dirname, 'fixtures', name)
 
 test('1. destroy() is idempotent and safe at any time', async () => {
@@ -39,17 +21,6 @@ test('1. destroy() is idempotent and safe at any time', async () => {
   await expect(inFlight).rejects.toMatchObject({ code: CODES.DESTROYED })
 })
 
-// A small seeded PRNG so a failing trial can be replayed.
-function rng(seed) {
-  let s = seed >>> 0 || 1
-  return (n) => {
-    s ^= s << 13
-    s ^= s >>> 17
-    s ^= s << 5
-    return (s >>> 0) % n
-  }
-}
-
 test('2. the callback is never called after destroy(), over 1,000 randomized interleavings', async () => {
   const url = redisUrl()
   const prefix = `interleave:${process.pid}:`
@@ -62,7 +33,7 @@ test('2. the callback is never called after destroy(), over 1,000 randomized int
   let unexpected = []
   const trials = 1000
   for (let trial = 1; trial <= trials; trial++) {
-    const r = rng(trial * 7919)
+    const { int: r } = rng(trial * 7919)
     let destroyed = false
     const cache = new StreamCache({
       redis: { url, keyPrefix: prefix },

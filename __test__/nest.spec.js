@@ -3,7 +3,6 @@
 // The NestJS drop-in, with real @nestjs/testing, EventEmitterModule, ConfigModule and Redis.
 
 const path = require('node:path')
-const { spawn } = require('node:child_process')
 const Redis = require('ioredis')
 const { Test } = require('@nestjs/testing')
 const { Logger } = require('@nestjs/common')
@@ -11,7 +10,7 @@ const { EventEmitterModule, EventEmitter2 } = require('@nestjs/event-emitter')
 const { ConfigModule, ConfigService } = require('@nestjs/config')
 const { StreamCacheModule, StreamCacheService, STREAM_CACHE_METRIC_EVENT } = require('stream-cache-native/nest')
 const { CODES } = require('..')
-const { redisUrl, uniquePrefix, quotes, settleEvents, sleep, setSuccessEvent, getSuccessEvent } = require('./helpers')
+const { redisUrl, uniquePrefix, quotes, settleEvents, sleep, setSuccessEvent, getSuccessEvent, runNode } = require('./helpers')
 
 Logger.overrideLogger(false)
 
@@ -173,12 +172,7 @@ test('interop: the Nest service and the TS service (plain ioredis, keyPrefix str
 
 test('heap grows by less than 1 MB over 1,000 compile → close cycles', async () => {
   const script = path.join(__dirname, 'fixtures', 'nest-cycles.js')
-  const child = spawn(process.execPath, ['--expose-gc', script, '1000'], { env: process.env })
-  let stdout = ''
-  let stderr = ''
-  child.stdout.on('data', (d) => (stdout += d))
-  child.stderr.on('data', (d) => (stderr += d))
-  const code = await new Promise((resolve) => child.on('exit', resolve))
+  const { code, stderr, stdout } = await runNode(['--expose-gc', script, '1000'])
   expect({ code, stderr }).toEqual({ code: 0, stderr: '' })
   const growth = Number(/HEAP_GROWTH (-?\d+)/.exec(stdout)[1])
   console.log(`nest: heap growth over 1,000 compile → close cycles: ${(growth / 1024).toFixed(1)} KiB`)

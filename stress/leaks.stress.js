@@ -3,10 +3,10 @@
 // Memory over many lifetimes and over time, each in a child process of its own.
 
 const path = require('node:path')
-const { spawn } = require('node:child_process')
 const { startLocalRedis } = require('../scripts/local-redis')
 const { record } = require('./figures')
 const { SHORT } = require('./harness')
+const { runNode } = require('../__test__/helpers')
 
 let redis
 beforeAll(async () => {
@@ -14,18 +14,14 @@ beforeAll(async () => {
 })
 afterAll(() => redis.stop())
 
-function child(args) {
-  return new Promise((resolve, reject) => {
-    const proc = spawn(process.execPath, args, { env: { ...process.env, REDIS_URL: redis.url } })
-    let stdout = ''
-    let stderr = ''
-    proc.stdout.on('data', (d) => (stdout += d))
-    proc.stderr.on('data', (d) => (stderr += d))
-    proc.on('exit', (code, signal) => {
-      if (code !== 0 || stderr) reject(new Error(`exit ${code} ${signal ?? ''}\n${stderr}`))
-      else resolve(JSON.parse(stdout.trim().split('\n').at(-1)))
-    })
+// Runs a fixture against this file's Redis; it must exit cleanly and print JSON last.
+async function child(args) {
+  const { code, signal, stdout, stderr } = await runNode(args, {
+    timeoutMs: 30 * 60_000,
+    env: { ...process.env, REDIS_URL: redis.url },
   })
+  if (code !== 0 || stderr) throw new Error(`exit ${code} ${signal ?? ''}\n${stderr}`)
+  return JSON.parse(stdout.trim().split('\n').at(-1))
 }
 const fixture = (name) => path.join(__dirname, 'fixtures', name)
 const mib = (bytes) => `${(bytes / 2 ** 20).toFixed(2)} MiB`
