@@ -1,0 +1,229 @@
+'use strict'
+
+// `npm run bench`: the native cache against the old TypeScript design (bench/baseline),
+// same Redis, same run. Every measurement is its own process (bench/worker.js); rows
+// alternate baseline and native so drift on a noisy machine hits both alike.
+//
+//   npm run bench                  full run (about 7 minutes on 2 cores)
+//   npm run bench -- --quick       one short repetition per row, to check the harness
+//   REDIS_URL=redis://host:6379    use that server instead of starting one
+//   BENCH_REPS=5 BENCH_SECONDS=1.5 repetitions per row and seconds per measurement
+
+const { spawnSync, execFileSync } = require('node:child_process')
+const fs = require('node:fs')
+const os = require('node:os')
+const path = require('node:path')
+const Redis = require('ioredis')
+const { startLocalRedis } = require('../scripts/local-redis')
+const { drawRatios } = require('./chart')
+const w = require('./workload')
+
+const ROOT = path.join(__dirname, '..')
+const RESULTS = path.join(__dirname, 'results')
+const quick = process.argv.includes('--quick')
+const REPS = Number(process.env.BENCH_REPS ?? (quick ? 1 : 5))
+const SECONDS = Number(process.env.BENCH_SECONDS ?? (quick ? 0.3 : 1.5))
+const WARMUP = quick ? 0.1 : 0.5
+const MEMORY_OPS = quick ? 50_000 : 1_000_000
+
+const OPERATIONS = [
+  { op: 'set', label: 'setData (10 points)', target: 3 },
+  { op: 'warmGet', label: 'getData, warm', target: 3 },
+  { op: 'hotGet', label: 'getData, hot', target: 1 },
+  { op: 'batch', label: 'getBatchData (50 keys)', target: 3 },
+  { op: 'since', label: 'getDataSince, hot', target: null },
+]
+const IN_FLIGHT = [1, 64]
+
+function log(line) {
+  process.stderr.write(`${line}\n`)
+}
+
+function measure(spec, nodeArgs = []) {
+  const run = spawnSync(process.execPath, [...nodeArgs, path.join(__dirname, 'worker.js'), JSON.stringify(spec)], {
+    encoding: 'utf8',
+    maxBuffer: 1 << 20,
+  })
+  if (run.status !== 0) throw new Error(`worker failed for ${JSON.stringify(spec)}:\n${run.stderr}`)
+  const result = JSON.parse(run.stdout.trim().split('\n').pop())
+  if (result.events < result.expectedEvents) {
+    throw new Error(`${spec.impl} ${spec.op}: ${result.events} of ${result.expectedEvents} metric events arrived`)
+  }
+  if (result.nulls > 0) throw new Error(`${spec.impl} ${spec.op}: ${result.nulls} reads found nothing`)
+  return result
+}
+
+const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b)
+  const m = s.length >> 1
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2
+}
+
+function summarise(runs) {
+  const rates = runs.map((r) => r.opsPerSec)
+  return {
+    opsPerSec: median(rates),
+    min: Math.min(...rates),
+    max: Math.max(...rates),
+    p50Ms: median(runs.map((r) => r.p50)),
+    p99Ms: median(runs.map((r) => r.p99)),
+    runs: rates.map(Math.round),
+  }
+}
+
+async function seed(url) {
+  const redis = new Redis(url, { db: 1, keyPrefix: 'stream:' })
+  for (let i = 0; i < w.WARM_KEYS; i += 10_000) {
+    const pipe = redis.pipeline()
+    for (let j = i; j < i + 10_000; j++) pipe.set(`stream_cache_warm${w.warmKey(j)}`, w.warmValue(j))
+    await pipe.exec()
+  }
+  const info = await redis.info('server')
+  await redis.quit()
+  return info.match(/redis_version:(\S+)/)?.[1] ?? 'unknown'
+}
+
+function redisBenchmark(port, test, valueBytes) {
+  const args = ['-h', '127.0.0.1', '-p', String(port), '-t', test, '-d', String(valueBytes), '-P', '64', '-c', '1']
+  const rates = []
+  for (let i = 0; i < Math.max(1, Math.min(REPS, 3)); i++) {
+    const out = execFileSync('redis-benchmark', [...args, '-n', String(quick ? 100_000 : 1_000_000), '--csv'], {
+      encoding: 'utf8',
+    })
+    const row = out.split('\n').find((line) => line.startsWith(`"${test.toUpperCase()}"`))
+    rates.push(Number(row.split(',')[1].replaceAll('"', '')))
+  }
+  return { command: `redis-benchmark ${args.join(' ')}`, opsPerSec: median(rates), runs: rates.map(Math.round) }
+}
+
+const fmt = (n) => (n >= 100_000 ? `${Math.round(n / 1000)}k` : n >= 1000 ? `${(n / 1000).toFixed(1)}k` : n.toFixed(0))
+const ms = (n) => (n < 0.1 ? `${(n * 1000).toFixed(1)}µs` : `${n.toFixed(2)}ms`)
+const mib = (b) => `${(b / 2 ** 20).toFixed(1)} MiB`
+
+async function main() {
+  fs.mkdirSync(RESULTS, { recursive: true })
+  log('== compiling the TypeScript baseline')
+  execFileSync(path.join(ROOT, 'node_modules', '.bin', 'tsc'), ['-p', path.join(__dirname, 'tsconfig.json')], {
+    stdio: 'inherit',
+  })
+  const local = process.env.REDIS_URL ? null : await startLocalRedis()
+  const redisUrl = process.env.REDIS_URL ?? local.url
+  const port = Number(new URL(redisUrl).port || 6379)
+  try {
+    log(`== seeding ${w.WARM_KEYS} warm keys into ${redisUrl}`)
+    const redisVersion = await seed(redisUrl)
+    const valueBytes = Buffer.byteLength(w.warmValue(0))
+    const base = { redisUrl, seconds: SECONDS, warmupSeconds: WARMUP }
+
+    const rows = []
+    for (const { op, label, target } of OPERATIONS) {
+      for (const inFlight of IN_FLIGHT) {
+        const runs = { baseline: [], native: [], nativeQuiet: [] }
+        for (let rep = 0; rep < REPS; rep++) {
+          const order = rep % 2 ? ['native', 'baseline'] : ['baseline', 'native']
+          for (const impl of order) runs[impl].push(measure({ ...base, impl, op, inFlight, metrics: true }))
+          if (inFlight === 64) runs.nativeQuiet.push(measure({ ...base, impl: 'native', op, inFlight, metrics: false }))
+        }
+        const pairs = runs.native.map((r, i) => r.opsPerSec / runs.baseline[i].opsPerSec)
+        const row = {
+          op,
+          label,
+          inFlight,
+          target: inFlight === 64 ? target : null,
+          baseline: summarise(runs.baseline),
+          native: summarise(runs.native),
+          ratio: median(runs.native.map((r) => r.opsPerSec)) / median(runs.baseline.map((r) => r.opsPerSec)),
+          ratioMin: Math.min(...pairs),
+          ratioMax: Math.max(...pairs),
+        }
+        if (runs.nativeQuiet.length > 0) {
+          row.nativeWithoutMetrics = summarise(runs.nativeQuiet)
+          row.metricsCost = 1 - row.native.opsPerSec / row.nativeWithoutMetrics.opsPerSec
+        }
+        rows.push(row)
+        log(`   ${label} @${inFlight}: native ${fmt(row.native.opsPerSec)}/s, baseline ${fmt(row.baseline.opsPerSec)}/s, ×${row.ratio.toFixed(2)}`)
+      }
+    }
+
+    log(`== redis-benchmark, ${valueBytes}-byte values`)
+    const ceiling = { get: redisBenchmark(port, 'get', valueBytes), set: redisBenchmark(port, 'set', valueBytes) }
+    const warm64 = rows.find((r) => r.op === 'warmGet' && r.inFlight === 64)
+    ceiling.warmGetFraction = warm64.native.opsPerSec / ceiling.get.opsPerSec
+
+    log(`== memory after ${MEMORY_OPS.toLocaleString('en')} mixed operations`)
+    const memory = {}
+    for (const impl of ['baseline', 'native']) {
+      const r = measure({ ...base, impl, op: 'mixed', inFlight: 64, metrics: true, seconds: 3600, maxOps: MEMORY_OPS }, ['--expose-gc'])
+      memory[impl] = { ops: r.ops, ...r.memory }
+    }
+
+    const report = {
+      date: new Date().toISOString(),
+      commit: gitCommit(),
+      machine: { cpus: os.cpus().length, model: os.cpus()[0]?.model, memoryGiB: Math.round(os.totalmem() / 2 ** 30) },
+      node: process.version,
+      redis: redisVersion,
+      settings: { reps: REPS, seconds: SECONDS, warmupSeconds: WARMUP, valueBytes, quick },
+      rows,
+      ceiling,
+      memory,
+    }
+    fs.writeFileSync(path.join(RESULTS, 'latest.json'), `${JSON.stringify(report, null, 2)}\n`)
+    fs.writeFileSync(path.join(RESULTS, 'ratios.svg'), drawRatios(report))
+    printReport(report)
+  } finally {
+    local?.stop()
+  }
+}
+
+function gitCommit() {
+  try {
+    return execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT, encoding: 'utf8' }).trim()
+  } catch {
+    return null
+  }
+}
+
+function printReport({ rows, ceiling, memory, settings }) {
+  const line = (cells) => `| ${cells.join(' | ')} |`
+  const out = [
+    '',
+    `median of ${settings.reps} runs of ${settings.seconds} s each; range = slowest–fastest run`,
+    '',
+    line(['operation', 'in flight', 'native ops/s (range)', 'baseline ops/s (range)', 'native / baseline (range)', 'target', 'p50 native / baseline', 'p99 native / baseline', 'metrics cost']),
+    line(Array(9).fill('---')),
+  ]
+  for (const r of rows) {
+    out.push(
+      line([
+        r.label,
+        r.inFlight,
+        `${fmt(r.native.opsPerSec)} (${fmt(r.native.min)}–${fmt(r.native.max)})`,
+        `${fmt(r.baseline.opsPerSec)} (${fmt(r.baseline.min)}–${fmt(r.baseline.max)})`,
+        `×${r.ratio.toFixed(2)} (${r.ratioMin.toFixed(2)}–${r.ratioMax.toFixed(2)})`,
+        r.target === null ? '' : `≥ ×${r.target}${r.ratio >= r.target ? ' ✓' : ' ✗'}`,
+        `${ms(r.native.p50Ms)} / ${ms(r.baseline.p50Ms)}`,
+        `${ms(r.native.p99Ms)} / ${ms(r.baseline.p99Ms)}${r.native.p99Ms <= r.baseline.p99Ms ? ' ✓' : ' ✗'}`,
+        r.metricsCost === undefined ? '' : `${(r.metricsCost * 100).toFixed(1)}%${r.metricsCost <= 0.1 ? ' ✓' : ' ✗'}`,
+      ]),
+    )
+  }
+  out.push(
+    '',
+    `ceiling: ${ceiling.get.command} → GET ${fmt(ceiling.get.opsPerSec)}/s, SET ${fmt(ceiling.set.opsPerSec)}/s`,
+    `native warm getData at 64 in flight = ${(ceiling.warmGetFraction * 100).toFixed(0)}% of pipelined GET (target ≥ 50%)`,
+    '',
+    `memory after ${memory.native.ops.toLocaleString('en')} mixed operations (after GC):`,
+  )
+  for (const impl of ['native', 'baseline']) {
+    const m = memory[impl]
+    out.push(`  ${impl.padEnd(8)} RSS ${mib(m.rssBefore)} → ${mib(m.rssAfter)}, heap ${mib(m.heapBefore)} → ${mib(m.heapAfter)}`)
+  }
+  out.push('', 'written: bench/results/latest.json, bench/results/ratios.svg')
+  console.log(out.join('\n'))
+}
+
+main().catch((err) => {
+  console.error(err)
+  process.exit(1)
+})

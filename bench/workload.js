@@ -1,0 +1,34 @@
+'use strict'
+
+// What both implementations are asked to do: the keys, the values and the cache options,
+// shared by the runner (which seeds Redis) and the worker (which measures).
+
+const { compressData } = require('..')
+
+const WARM_KEYS = 100_000 // far more than the hot tier holds: every warm read is a hot miss
+const HOT_KEYS = 500 // fits the default hot tier of 1,000 entries
+const SET_KEYS = 800 // fits too, so the baseline's O(n) eviction does not slow its sets
+const BATCH_SIZE = 50
+const POINTS = 10
+const BASE_TIME = 1_764_000_000_000
+
+function rawQuotes(symbol, seed) {
+  return Array.from({ length: POINTS }, (_, i) => ({
+    symbol,
+    price: 100 + ((seed * 7 + i * 13) % 1000) / 100,
+    volume: 1000 + ((seed + i) % 50) * 10,
+    timestamp: BASE_TIME + i * 1000,
+    change: ((seed + i) % 21) / 10 - 1,
+    changePercent: ((seed * 3 + i) % 41) / 100 - 0.2,
+  }))
+}
+
+const warmKey = (i) => `W${i}`
+const warmValue = (i) => JSON.stringify(compressData(rawQuotes(`SYM${i % 5000}`, i)))
+
+// Half of each value's points are newer than this.
+const SINCE = BASE_TIME + (POINTS / 2) * 1000 - 1
+
+const CACHE_OPTIONS = { hotCacheTTL: 3_600_000, warmCacheTTL: 3600 }
+
+module.exports = { WARM_KEYS, HOT_KEYS, SET_KEYS, BATCH_SIZE, SINCE, CACHE_OPTIONS, rawQuotes, warmKey, warmValue }
