@@ -18,6 +18,11 @@ export declare class NativeStreamCache {
   getSince(id: number, key: unknown, since: unknown): object | null
   /** Returns `true` when a write for `id` was started, `false` when there was no data. */
   set(id: number, key: unknown, points: unknown, json: string, priority: unknown): boolean
+  /**
+   * `set` for canonical points, handed over as rows `[symbol, p, v, t, c, cp]` (NaN:
+   * absent) and their symbols; the JSON is written off the JS thread.
+   */
+  setPoints(id: number, key: unknown, points: unknown, rows: Float64Array, symbols: Array<string>, priority: unknown): boolean
   /** Hot values per key (`null` for the rest, which `id` completes later). */
   batch(id: number, keys: unknown): Array<object | undefined | null>
   delete(id: number, key: unknown): void
@@ -43,6 +48,8 @@ export interface Drained {
   ops: Float64Array
   /** Rows of `[code, timestampMs, value, dataSize, compressionRatio, stringA, stringB]`. */
   events: Float64Array
+  /** Decoded warm values: `[count, ...count × [symbol, p, v, t, c, cp]]` (NaN: absent). */
+  points: Float64Array
   strings: Array<string>
   /** Still busy: drain again on the next loop turn (the wake stays armed until then). */
   again: boolean

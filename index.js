@@ -14,9 +14,21 @@ const CODES = Object.freeze({
 })
 
 // Row kinds of `drain().ops`, as written by src/cache.rs.
-const OP = { DONE: 0, MISS: 1, FOUND: 2, FAILED: 3, BATCH_ITEM: 4, BATCH_END: 5, CLEARED: 6, HEALTH: 7 }
+const OP = {
+  DONE: 0,
+  MISS: 1,
+  FOUND: 2,
+  FAILED: 3,
+  BATCH_ITEM: 4,
+  BATCH_END: 5,
+  CLEARED: 6,
+  HEALTH: 7,
+  FOUND_POINTS: 8,
+  BATCH_POINTS: 9,
+}
 const OP_STRIDE = 4
 const EVENT_STRIDE = 7
+const POINT_STRIDE = 6
 // Events delivered per drain adapt so one drain's callbacks take about this long at most;
 // a slow listener then costs one event per loop turn instead of stalling the loop.
 const DELIVERY_BUDGET_MS = 8
@@ -67,12 +79,43 @@ function compressData(data) {
   return out
 }
 
-// Normalises and serialises the caller's data; whatever that data throws (a getter, a
-// BigInt, a cycle) becomes a coded TypeError instead of escaping as is.
+// Symbols JSON.stringify writes as they are: no quote, backslash or control character,
+// and no surrogate (a lone one could not even reach Rust intact).
+const NEEDS_ESCAPE = /["\\\u0000-\u001f\ud800-\udfff]/
+let rows = new Float64Array(64 * POINT_STRIDE)
+
+// Canonical points as rows `[symbol, p, v, t, c, cp]` (NaN: absent) for Rust to serialise
+// off the JS thread (src/points.rs), or null when any point is not canonical.
+function encodePoints(points) {
+  if (rows.length < points.length * POINT_STRIDE) rows = new Float64Array(points.length * POINT_STRIDE * 2)
+  const symbols = []
+  for (let k = 0, j = 0; k < points.length; k++, j += POINT_STRIDE) {
+    const point = points[k]
+    if (typeof point !== 'object' || point === null) return null
+    const { s, p, v, t, c, cp } = point
+    if (typeof s !== 'string' || !Number.isFinite(p) || !Number.isFinite(v) || !Number.isFinite(t)) return null
+    if ((c !== undefined && !Number.isFinite(c)) || (cp !== undefined && !Number.isFinite(cp))) return null
+    if (symbols.length === 0 || symbols[symbols.length - 1] !== s) {
+      if (NEEDS_ESCAPE.test(s)) return null
+      symbols.push(s)
+    }
+    rows[j] = symbols.length - 1
+    rows[j + 1] = p
+    rows[j + 2] = v
+    rows[j + 3] = t
+    rows[j + 4] = c === undefined ? NaN : c
+    rows[j + 5] = cp === undefined ? NaN : cp
+  }
+  return { rows: rows.subarray(0, points.length * POINT_STRIDE), symbols }
+}
+
+// Normalises the caller's data and encodes or serialises it; whatever that data throws (a
+// getter, a BigInt, a cycle) becomes a coded TypeError instead of escaping as is.
 function prepare(data) {
   try {
     const points = compressData(data)
-    return { points, json: JSON.stringify(points) }
+    const encoded = encodePoints(points)
+    return encoded === null ? { points, json: JSON.stringify(points) } : { points, ...encoded }
   } catch (err) {
     throw codedError(`data could not be read or serialised to JSON: ${err?.message}`, CODES.INVALID_ARGUMENT, TypeError)
   }
@@ -92,6 +135,22 @@ function parseArray(json) {
   }
 }
 
+// A warm value Rust decoded (src/points.rs): `[count, ...count × [symbol, p, v, t, c, cp]]`,
+// NaN for an absent c/cp. Builds what JSON.parse would have, key order included.
+function buildPoints(rows, at, strings) {
+  const count = rows[at]
+  const out = new Array(count)
+  for (let k = 0, j = at + 1; k < count; k++, j += POINT_STRIDE) {
+    const point = { s: strings[rows[j]], p: rows[j + 1], v: rows[j + 2], t: rows[j + 3] }
+    const c = rows[j + 4]
+    if (c === c) point.c = c
+    const cp = rows[j + 5]
+    if (cp === cp) point.cp = cp
+    out[k] = point
+  }
+  return out
+}
+
 // A key such as "__proto__" must become an own property, not a prototype change.
 function put(target, key, value) {
   if (key === '__proto__') {
@@ -101,49 +160,55 @@ function put(target, key, value) {
   }
 }
 
-const CACHE_TAGS = { component: 'StreamCache', cacheType: 'stream-cache' }
-
-function cacheEvent(timestamp, operation, success, value, extraTags) {
-  return {
-    timestamp: new Date(timestamp),
+// Event codes of src/metrics.rs, in order: (row, strings, offset) → the spec §4 event
+// object. Each builder is one literal, so every event of a kind shares one hidden class.
+const EVENT_BUILDERS = [
+  (r, s, i) => ({
+    timestamp: new Date(r[i + 1]),
     source: 'stream-cache',
     metricType: 'cache',
-    metricName: `cache_${operation}_${success ? 'success' : 'failed'}`,
-    metricValue: value,
-    tags: { operation, success: String(success), ...extraTags },
-  }
-}
-
-// Event codes of src/metrics.rs, in order: (row, strings) → the spec §4 event object.
-const EVENT_BUILDERS = [
-  (r, s, i) => cacheEvent(r[i + 1], 'get', true, r[i + 2], { ...CACHE_TAGS, layer: 'hot' }),
-  (r, s, i) => cacheEvent(r[i + 1], 'get', true, r[i + 2], { ...CACHE_TAGS, layer: 'warm' }),
-  (r, s, i) => cacheEvent(r[i + 1], 'get', false, r[i + 2], { ...CACHE_TAGS, layer: 'miss' }),
-  (r, s, i) =>
-    cacheEvent(r[i + 1], 'set', true, r[i + 2], { ...CACHE_TAGS, layer: 'both', dataSize: r[i + 3], compressionRatio: r[i + 4] }),
-  (r, s, i) =>
-    cacheEvent(r[i + 1], 'set', true, r[i + 2], { ...CACHE_TAGS, layer: 'warm', dataSize: r[i + 3], compressionRatio: r[i + 4] }),
-  (r, s, i) =>
-    cacheEvent(r[i + 1], 'set', false, r[i + 2], {
-      ...CACHE_TAGS,
+    metricName: 'cache_get_success',
+    metricValue: r[i + 2],
+    tags: { operation: 'get', success: 'true', component: 'StreamCache', cacheType: 'stream-cache', layer: 'hot' },
+  }),
+  (r, s, i) => ({
+    timestamp: new Date(r[i + 1]),
+    source: 'stream-cache',
+    metricType: 'cache',
+    metricName: 'cache_get_success',
+    metricValue: r[i + 2],
+    tags: { operation: 'get', success: 'true', component: 'StreamCache', cacheType: 'stream-cache', layer: 'warm' },
+  }),
+  (r, s, i) => ({
+    timestamp: new Date(r[i + 1]),
+    source: 'stream-cache',
+    metricType: 'cache',
+    metricName: 'cache_get_failed',
+    metricValue: r[i + 2],
+    tags: { operation: 'get', success: 'false', component: 'StreamCache', cacheType: 'stream-cache', layer: 'miss' },
+  }),
+  (r, s, i) => setEvent(r, i, 'both'),
+  (r, s, i) => setEvent(r, i, 'warm'),
+  (r, s, i) => ({
+    timestamp: new Date(r[i + 1]),
+    source: 'stream-cache',
+    metricType: 'cache',
+    metricName: 'cache_set_failed',
+    metricValue: r[i + 2],
+    tags: {
+      operation: 'set',
+      success: 'false',
+      component: 'StreamCache',
+      cacheType: 'stream-cache',
       layer: 'warm',
       dataSize: r[i + 3],
       compressionRatio: r[i + 4],
       errorType: 'recoverable_error',
       errorMessage: s[r[i + 6]],
-    }),
-  (r, s, i) =>
-    cacheEvent(r[i + 1], s[r[i + 5]], false, 0, {
-      component: 'StreamCache',
-      errorType: 'recoverable_error',
-      errorMessage: s[r[i + 6]],
-    }),
-  (r, s, i) =>
-    cacheEvent(r[i + 1], s[r[i + 5]], false, 0, {
-      component: 'StreamCache',
-      errorType: 'critical_error',
-      errorMessage: s[r[i + 6]],
-    }),
+    },
+  }),
+  (r, s, i) => errorEvent(r, s, i, 'recoverable_error'),
+  (r, s, i) => errorEvent(r, s, i, 'critical_error'),
   (r, s, i) => ({
     timestamp: new Date(r[i + 1]),
     source: 'stream-cache',
@@ -153,6 +218,38 @@ const EVENT_BUILDERS = [
     tags: { component: 'StreamCache' },
   }),
 ]
+
+function setEvent(r, i, layer) {
+  return {
+    timestamp: new Date(r[i + 1]),
+    source: 'stream-cache',
+    metricType: 'cache',
+    metricName: 'cache_set_success',
+    metricValue: r[i + 2],
+    tags: {
+      operation: 'set',
+      success: 'true',
+      component: 'StreamCache',
+      cacheType: 'stream-cache',
+      layer,
+      dataSize: r[i + 3],
+      compressionRatio: r[i + 4],
+    },
+  }
+}
+
+// compat: the TS service's error event, `cache_<method>_failed`.
+function errorEvent(r, s, i, errorType) {
+  const operation = s[r[i + 5]]
+  return {
+    timestamp: new Date(r[i + 1]),
+    source: 'stream-cache',
+    metricType: 'cache',
+    metricName: `cache_${operation}_failed`,
+    metricValue: 0,
+    tags: { operation, success: 'false', component: 'StreamCache', errorType, errorMessage: s[r[i + 6]] },
+  }
+}
 
 // Caches with operations in flight. The caller's continuation is reachable only through
 // a cache's pending promises, so while any are pending the cache must be a GC root, just
@@ -216,29 +313,40 @@ class StreamCache {
     return finish(started, id)
   }
 
+  // getData and getDataSince skip #run's closures: a hot hit is the path that must cost
+  // no more than a JS Map lookup.
   getData(key) {
-    return this.#run(
-      (id) => this.#native.get(id, key),
-      (hit, id) => (hit !== null ? Promise.resolve(hit) : this.#wait(id)),
-    )
+    if (this.#destroyed) return Promise.reject(destroyedError())
+    const id = this.#id()
+    let hit
+    try {
+      hit = this.#native.get(id, key)
+    } catch (err) {
+      return Promise.reject(adopt(err))
+    }
+    return hit !== null ? Promise.resolve(hit) : this.#wait(id)
   }
 
   getDataSince(key, since) {
-    return this.#run(
-      (id) => this.#native.getSince(id, key, since),
-      (hit, id) =>
-        hit !== null
-          ? Promise.resolve(pointsSince(hit, since))
-          : this.#wait(id).then((points) => (points === null ? null : pointsSince(points, since))),
-    )
+    if (this.#destroyed) return Promise.reject(destroyedError())
+    const id = this.#id()
+    let hit
+    try {
+      hit = this.#native.getSince(id, key, since)
+    } catch (err) {
+      return Promise.reject(adopt(err))
+    }
+    if (hit !== null) return Promise.resolve(pointsSince(hit, since))
+    return this.#wait(id).then((points) => (points === null ? null : pointsSince(points, since)))
   }
 
   setData(key, data, priority = 'auto') {
     return this.#run(
       (id) => {
         if (!Array.isArray(data)) return this.#native.set(id, key, data, '', priority)
-        const { points, json } = prepare(data)
-        return this.#native.set(id, key, points, json, priority)
+        const prepared = prepare(data)
+        if (prepared.json !== undefined) return this.#native.set(id, key, prepared.points, prepared.json, priority)
+        return this.#native.setPoints(id, key, prepared.points, prepared.rows, prepared.symbols, priority)
       },
       (started, id) => (started ? this.#wait(id) : Promise.resolve()),
     )
@@ -309,15 +417,15 @@ class StreamCache {
   // never reaches the callback before its operation has settled.
   #drain() {
     if (this.#destroyed) return
-    const { ops, events, strings, again } = this.#native.drain(this.#eventsPerDrain)
+    const { ops, events, points, strings, again } = this.#native.drain(this.#eventsPerDrain)
     for (let i = 0; i < ops.length; i += OP_STRIDE) {
-      this.#settle(ops[i], ops[i + 1], ops[i + 2], ops[i + 3], strings)
+      this.#settle(ops[i], ops[i + 1], ops[i + 2], ops[i + 3], points, strings)
     }
     if (events.length > 0) this.#deliver(events, strings)
     if (again) setImmediate(() => this.#drain())
   }
 
-  #settle(id, kind, a, b, strings) {
+  #settle(id, kind, a, b, points, strings) {
     const p = this.#pending.get(id)
     if (p === undefined) return
     switch (kind) {
@@ -327,18 +435,19 @@ class StreamCache {
       case OP.MISS:
         this.#finish(id)
         return p.resolve(null)
-      case OP.FOUND: {
+      case OP.FOUND:
+      case OP.FOUND_POINTS: {
         this.#finish(id)
-        const value = parseArray(strings[a])
+        const value = kind === OP.FOUND ? parseArray(strings[a]) : buildPoints(points, a, strings)
         this.#native.settle(b, value)
         return p.resolve(value)
       }
-      case OP.BATCH_ITEM: {
+      case OP.BATCH_ITEM:
+      case OP.BATCH_POINTS: {
         let value = null
-        if (a >= 0) {
-          value = parseArray(strings[a])
-          this.#native.settle(b, value)
-        }
+        if (kind === OP.BATCH_POINTS) value = buildPoints(points, a, strings)
+        else if (a >= 0) value = parseArray(strings[a])
+        if (value !== null || a >= 0) this.#native.settle(b, value)
         put(p.result, p.missing[p.next++], value)
         return
       }

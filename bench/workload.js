@@ -12,14 +12,17 @@ const BATCH_SIZE = 50
 const POINTS = 10
 const BASE_TIME = 1_764_000_000_000
 
+// Prices in cents and percentages in hundredths, as a quote feed sends them.
+const decimal = (hundredths) => Math.round(hundredths) / 100
+
 function rawQuotes(symbol, seed) {
   return Array.from({ length: POINTS }, (_, i) => ({
     symbol,
-    price: 100 + ((seed * 7 + i * 13) % 1000) / 100,
+    price: decimal(10_000 + ((seed * 7 + i * 13) % 1000)),
     volume: 1000 + ((seed + i) % 50) * 10,
     timestamp: BASE_TIME + i * 1000,
-    change: ((seed + i) % 21) / 10 - 1,
-    changePercent: ((seed * 3 + i) % 41) / 100 - 0.2,
+    change: decimal(((seed + i) % 201) - 100),
+    changePercent: decimal(((seed * 3 + i) % 41) - 20),
   }))
 }
 

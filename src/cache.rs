@@ -17,7 +17,9 @@ use crate::js::{ClearOptions, Priority};
 use crate::lifecycle::Tasks;
 use crate::metrics::{Layer, Metric};
 use crate::outbox::{Completion, Found, Outbox, Outcome};
-use crate::warm::Warm;
+use crate::points::{self, utf16_len, Decoded, Encoded};
+use crate::batcher::{Batcher, Job};
+use crate::warm::{self, Body, Command, Warm};
 
 /// Values the hot tier owns; released explicitly with the JS thread's `Env`.
 type HotValue = ObjectRef<false>;
@@ -37,6 +39,14 @@ mod op {
     pub const BATCH_END: f64 = 5.0;
     pub const CLEARED: f64 = 6.0;
     pub const HEALTH: f64 = 7.0;
+    pub const FOUND_POINTS: f64 = 8.0;
+    pub const BATCH_POINTS: f64 = 9.0;
+}
+
+/// How `setData`'s value arrives: the JSON JS wrote, or canonical points to serialise later.
+pub enum Serialised<'a> {
+    Json(JsString<'a>),
+    Points(Encoded),
 }
 
 /// A Redis value JS is parsing right now; JS answers with `settle(ticket, value)`.
@@ -50,6 +60,8 @@ struct Ticket {
 pub struct Drained {
     pub ops: Vec<f64>,
     pub events: Vec<f64>,
+    /// Decoded warm values, see [`points::encode`].
+    pub points: Vec<f64>,
     pub strings: Vec<String>,
     /// Still busy: JS drains again on its next loop turn.
     pub again: bool,
@@ -59,6 +71,7 @@ pub struct Core {
     settings: Arc<Settings>,
     hot: HotTier<HotValue>,
     warm: Warm,
+    batcher: Arc<Batcher>,
     outbox: Arc<Outbox>,
     tasks: Tasks,
     tickets: Vec<Ticket>,
@@ -78,7 +91,11 @@ impl Core {
     pub fn new(settings: Settings, outbox: Arc<Outbox>, tasks: Tasks) -> Result<Core> {
         let warm = napi::bindgen_prelude::within_runtime_if_available(|| Warm::connect(&settings))?;
         tasks.start_cleanup_timer(outbox.clone(), settings.cleanup_interval);
+        let batcher = napi::bindgen_prelude::within_runtime_if_available(|| {
+            Batcher::start(warm.clone(), outbox.clone(), &tasks)
+        });
         Ok(Core {
+            batcher,
             hot: HotTier::new(settings.max_hot_size, settings.hot_ttl),
             settings: Arc::new(settings),
             warm,
@@ -109,24 +126,28 @@ impl Core {
         if let Some(hit) = self.lookup(env, &key, started)? {
             return Ok(Some(hit));
         }
-        let (warm, outbox, issued) = (self.warm.clone(), self.outbox.clone(), self.hot.generation());
-        self.tasks.spawn(async move {
+        let issued = self.hot.generation();
+        self.batcher.submit(Job {
+            command: Command::Get(key.clone()),
+            deadline: started + self.settings.command_timeout,
             // compat: the TS service logged a failed read and returned null.
-            match warm.get(&key).await {
-                Ok(Some(json)) => {
-                    let found = Found { key, json, issued, started };
-                    outbox.complete(Completion { id, outcome: Outcome::Found(found) }, None);
+            finish: Box::new(move |_, _, replies, metrics| {
+                match replies.ok().and_then(|r| r.into_iter().next()).and_then(warm::text) {
+                    Some(json) => {
+                        let value = points::decode(json);
+                        Completion { id, outcome: Outcome::Found(Found { key, value, issued, started }) }
+                    }
+                    None => {
+                        metrics.push(Metric::Get { layer: Layer::Miss, ms: elapsed_ms(started) });
+                        Completion { id, outcome: Outcome::Miss }
+                    }
                 }
-                _ => {
-                    let miss = Metric::Get { layer: Layer::Miss, ms: elapsed_ms(started) };
-                    outbox.complete(Completion { id, outcome: Outcome::Miss }, Some(miss));
-                }
-            }
+            }),
         });
         Ok(None)
     }
 
-    /// Stores `points` (already normalised by JS, `json` its serialisation). Returns
+    /// Stores `points` (already normalised by JS, `value` their serialisation). Returns
     /// `false` when there was nothing to store. Refuses before changing anything.
     pub fn set(
         &mut self,
@@ -134,45 +155,69 @@ impl Core {
         id: u32,
         key: String,
         points: Option<(Object, u32)>,
-        json: JsString,
+        value: Serialised,
         priority: Priority,
     ) -> Result<bool> {
         let Some((points, count)) = points else { return Ok(false) };
         let started = Instant::now();
-        let unreadable = |e: napi::Error| CacheError::Type(format!("data could not be serialised: {}", e.reason));
-        let bytes = json.utf8_len().map_err(unreadable)?;
         let limit = self.settings.max_value_bytes;
-        if bytes > limit {
-            return Err(CacheError::Range(format!(
-                "data serialises to {bytes} bytes of JSON, more than maxValueBytes ({limit})"
-            )));
-        }
-        // compat: the TS service's dataSize is the JSON's JavaScript length (UTF-16 units).
-        let data_size = json.utf16_len().map_err(unreadable)?;
-        let json = json.into_utf8().and_then(|s| s.into_owned()).map_err(unreadable)?;
-        let to_hot = priority == Priority::Hot
-            || (priority == Priority::Auto && data_size < AUTO_HOT_MAX_BYTES && count < AUTO_HOT_MAX_POINTS);
+        let too_big = |bytes: usize| {
+            CacheError::Range(format!("data serialises to {bytes} bytes of JSON, more than maxValueBytes ({limit})"))
+        };
+        // Points stay unserialised (the pipeline writes them) when their size bound already
+        // settles both the hot-tier admission and the size limit.
+        let body = match value {
+            Serialised::Points(p) if p.max_json_len() < AUTO_HOT_MAX_BYTES.min(limit.saturating_add(1)) => Body::Points(p),
+            Serialised::Points(p) => Body::Json(p.to_json()),
+            Serialised::Json(json) => {
+                let unreadable = |e: napi::Error| CacheError::Type(format!("data could not be serialised: {}", e.reason));
+                let bytes = json.utf8_len().map_err(unreadable)?;
+                if bytes > limit {
+                    return Err(too_big(bytes));
+                }
+                Body::Json(json.into_utf8().and_then(|s| s.into_owned()).map_err(unreadable)?)
+            }
+        };
+        let small = match &body {
+            Body::Json(json) if json.len() > limit => return Err(too_big(json.len())),
+            // compat: the TS service compared the JSON's JavaScript length (UTF-16 units).
+            Body::Json(json) => utf16_len(json) < AUTO_HOT_MAX_BYTES,
+            Body::Points(_) => true,
+        };
+        let to_hot =
+            priority == Priority::Hot || (priority == Priority::Auto && small && count < AUTO_HOT_MAX_POINTS);
         if to_hot {
             let value = points.create_ref::<false>().map_err(|e| CacheError::Type(e.reason.clone()))?;
             let released = self.hot.insert(key.clone(), value, Instant::now());
             release(env, released);
         }
         let layer = if to_hot { Layer::Both } else { Layer::Warm };
-        let (warm, outbox, settings) = (self.warm.clone(), self.outbox.clone(), self.settings.clone());
-        self.tasks.spawn(async move {
-            let (outcome, metric) = match warm.set(&key, json, settings.warm_ttl_secs).await {
-                Ok(()) => (Outcome::Done, Metric::Set { layer, ms: elapsed_ms(started), data_size }),
-                Err(e) if settings.strict_warm_writes => {
-                    // compat: the TS service's message; the code still tells Redis from timeout.
-                    let outcome = Outcome::Failed { code: e.code(), message: format!("StreamCache setData failed: {e}") };
-                    (outcome, Metric::Failed { op: "setData", critical: true, message: e.to_string() })
-                }
-                Err(e) => (
-                    Outcome::Done,
-                    Metric::SetWarmFailed { ms: elapsed_ms(started), data_size, message: e.to_string() },
-                ),
-            };
-            outbox.complete(Completion { id, outcome }, Some(metric));
+        let strict = self.settings.strict_warm_writes;
+        let ttl_secs = self.settings.warm_ttl_secs;
+        self.batcher.submit(Job {
+            command: Command::Set { key, body, ttl_secs },
+            deadline: started + self.settings.command_timeout,
+            finish: Box::new(move |warm, command, replies, metrics| {
+                let data_size = command.json_len();
+                let written = replies.and_then(|r| warm.status(r.into_iter().next()));
+                let outcome = match written {
+                    Ok(()) => {
+                        metrics.push(Metric::Set { layer, ms: elapsed_ms(started), data_size });
+                        Outcome::Done
+                    }
+                    Err(e) if strict => {
+                        metrics.push(Metric::Failed { op: "setData", critical: true, message: e.to_string() });
+                        // compat: the TS service's message; the code still tells Redis from timeout.
+                        Outcome::Failed { code: e.code(), message: format!("StreamCache setData failed: {e}") }
+                    }
+                    Err(e) => {
+                        let message = e.to_string();
+                        metrics.push(Metric::SetWarmFailed { ms: elapsed_ms(started), data_size, message });
+                        Outcome::Done
+                    }
+                };
+                Completion { id, outcome }
+            }),
         });
         Ok(true)
     }
@@ -192,24 +237,27 @@ impl Core {
         if missing.is_empty() {
             return Ok(values);
         }
-        let (warm, outbox, issued) = (self.warm.clone(), self.outbox.clone(), self.hot.generation());
+        let issued = self.hot.generation();
         let chunk = self.settings.max_batch_size;
-        self.tasks.spawn(async move {
+        self.batcher.submit(Job {
+            command: Command::MGet { keys: missing.clone(), chunk },
+            deadline: started + self.settings.command_timeout,
             // A failed read leaves every key a miss (spec §3: per-key errors give null).
-            let replies = warm.mget_chunked(&missing, chunk).await.unwrap_or_default();
-            let mut replies = replies.into_iter();
-            let mut misses = Vec::new();
-            let items = missing
-                .into_iter()
-                .map(|key| match replies.next().flatten() {
-                    Some(json) => Some(Found { key, json, issued, started }),
-                    None => {
-                        misses.push(Metric::Get { layer: Layer::Miss, ms: elapsed_ms(started) });
-                        None
-                    }
-                })
-                .collect();
-            outbox.complete(Completion { id, outcome: Outcome::Batch(items) }, misses);
+            finish: Box::new(move |_, _, replies, metrics| {
+                let replies = warm::texts(replies.unwrap_or_default(), missing.len(), chunk);
+                let items = missing
+                    .into_iter()
+                    .zip(replies)
+                    .map(|(key, json)| match json {
+                        Some(json) => Some(Found { key, value: points::decode(json), issued, started }),
+                        None => {
+                            metrics.push(Metric::Get { layer: Layer::Miss, ms: elapsed_ms(started) });
+                            None
+                        }
+                    })
+                    .collect();
+                Completion { id, outcome: Outcome::Batch(items) }
+            }),
         });
         Ok(values)
     }
@@ -218,15 +266,16 @@ impl Core {
         if let Some(value) = self.hot.remove(&key) {
             release(env, vec![value]);
         }
-        let (warm, outbox) = (self.warm.clone(), self.outbox.clone());
-        self.tasks.spawn(async move {
+        self.batcher.submit(Job {
+            command: Command::Del(key),
+            deadline: Instant::now() + self.settings.command_timeout,
             // Reported, not thrown (spec §3).
-            let metric = warm.del(&key).await.err().map(|e| Metric::Failed {
-                op: "deleteData",
-                critical: false,
-                message: e.to_string(),
-            });
-            outbox.complete(Completion { id, outcome: Outcome::Done }, metric);
+            finish: Box::new(move |warm, _, replies, metrics| {
+                if let Err(e) = replies.and_then(|r| warm.status(r.into_iter().next())) {
+                    metrics.push(Metric::Failed { op: "deleteData", critical: false, message: e.to_string() });
+                }
+                Completion { id, outcome: Outcome::Done }
+            }),
         });
     }
 
@@ -279,10 +328,18 @@ impl Core {
         Ok(())
     }
 
-    fn ticket(&mut self, found: Found, strings: &mut Vec<String>) -> (f64, f64) {
-        strings.push(found.json);
+    /// Queues `found` for JS: returns the row kind (`points` or `json` when it must be
+    /// parsed), where its data is, and its ticket for `settle`.
+    fn ticket(&mut self, found: Found, out: &mut Drained, kinds: (f64, f64)) -> [f64; 3] {
         self.tickets.push(Ticket { key: found.key, issued: found.issued, started: found.started });
-        ((strings.len() - 1) as f64, (self.tickets.len() - 1) as f64)
+        let ticket = (self.tickets.len() - 1) as f64;
+        match found.value {
+            Decoded::Points(p) => [kinds.0, points::encode(p, &mut out.points, &mut out.strings), ticket],
+            Decoded::Json(json) => {
+                out.strings.push(json);
+                [kinds.1, (out.strings.len() - 1) as f64, ticket]
+            }
+        }
     }
 
     /// Results and up to `max_events` events queued since the last drain, for `index.js`.
@@ -294,24 +351,29 @@ impl Core {
             release(env, expired);
         }
         let (done, queued, again) = self.outbox.take(max_events);
-        let mut out =
-            Drained { ops: Vec::with_capacity(done.len() * OP_STRIDE), events: Vec::new(), strings: Vec::new(), again };
+        let mut out = Drained {
+            ops: Vec::with_capacity(done.len() * OP_STRIDE),
+            events: Vec::new(),
+            points: Vec::new(),
+            strings: Vec::new(),
+            again,
+        };
         for Completion { id, outcome } in done {
             let id = id as f64;
             let row = match outcome {
                 Outcome::Done => [id, op::DONE, 0.0, 0.0],
                 Outcome::Miss => [id, op::MISS, 0.0, 0.0],
                 Outcome::Found(found) => {
-                    let (json, ticket) = self.ticket(found, &mut out.strings);
-                    [id, op::FOUND, json, ticket]
+                    let [kind, at, ticket] = self.ticket(found, &mut out, (op::FOUND_POINTS, op::FOUND));
+                    [id, kind, at, ticket]
                 }
                 Outcome::Batch(items) => {
                     for item in items {
-                        let (json, ticket) = match item {
-                            Some(found) => self.ticket(found, &mut out.strings),
-                            None => (-1.0, -1.0),
+                        let [kind, at, ticket] = match item {
+                            Some(found) => self.ticket(found, &mut out, (op::BATCH_POINTS, op::BATCH_ITEM)),
+                            None => [op::BATCH_ITEM, -1.0, -1.0],
                         };
-                        out.ops.extend_from_slice(&[id, op::BATCH_ITEM, json, ticket]);
+                        out.ops.extend_from_slice(&[id, kind, at, ticket]);
                     }
                     [id, op::BATCH_END, 0.0, 0.0]
                 }

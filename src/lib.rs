@@ -1,6 +1,7 @@
 //! The JavaScript surface of stream-cache-native. Everything here only converts
 //! arguments and delegates; `index.js` wraps it into the promise-returning `StreamCache`.
 
+mod batcher;
 mod cache;
 mod config;
 mod error;
@@ -9,6 +10,7 @@ mod js;
 mod lifecycle;
 mod metrics;
 mod outbox;
+mod points;
 mod warm;
 
 use std::sync::Arc;
@@ -18,12 +20,13 @@ use napi::{Env, JsString, Unknown};
 use napi_derive::napi;
 use tokio_util::sync::CancellationToken;
 
-use crate::cache::Core;
+use crate::cache::{Core, Serialised};
 use crate::config::Settings;
 use crate::error::CacheError;
 use crate::lifecycle::Tasks;
 use crate::metrics::Counters;
 use crate::outbox::Outbox;
+use crate::points::Encoded;
 
 /// Results and metric events queued since the last drain, as flat rows.
 #[napi(object)]
@@ -32,6 +35,8 @@ pub struct Drained {
     pub ops: Float64Array,
     /// Rows of `[code, timestampMs, value, dataSize, compressionRatio, stringA, stringB]`.
     pub events: Float64Array,
+    /// Decoded warm values: `[count, ...count × [symbol, p, v, t, c, cp]]` (NaN: absent).
+    pub points: Float64Array,
     pub strings: Vec<String>,
     /// Still busy: drain again on the next loop turn (the wake stays armed until then).
     pub again: bool,
@@ -60,6 +65,22 @@ pub struct NativeStreamCache {
 impl NativeStreamCache {
     fn core(&mut self, env: &Env) -> napi::Result<&mut Core> {
         self.core.as_mut().ok_or_else(|| CacheError::Destroyed.throw(env))
+    }
+
+    fn store<'a>(
+        &mut self,
+        env: &Env,
+        id: u32,
+        key: Unknown,
+        points: Unknown<'a>,
+        value: Result<Serialised<'a>, CacheError>,
+        priority: Unknown,
+    ) -> napi::Result<bool> {
+        let key = js::key(key, "key").map_err(|e| e.throw(env))?;
+        let priority = js::priority(priority).map_err(|e| e.throw(env))?;
+        let points = js::points(points).map_err(|e| e.throw(env))?;
+        let value = value.map_err(|e| e.throw(env))?;
+        self.core(env)?.set(env, id, key, points, value, priority).map_err(|e| e.throw(env))
     }
 }
 
@@ -115,10 +136,24 @@ impl NativeStreamCache {
         json: JsString,
         priority: Unknown,
     ) -> napi::Result<bool> {
-        let key = js::key(key, "key").map_err(|e| e.throw(env))?;
-        let priority = js::priority(priority).map_err(|e| e.throw(env))?;
-        let points = js::points(points).map_err(|e| e.throw(env))?;
-        self.core(env)?.set(env, id, key, points, json, priority).map_err(|e| e.throw(env))
+        self.store(env, id, key, points, Ok(Serialised::Json(json)), priority)
+    }
+
+    /// `set` for canonical points, handed over as rows `[symbol, p, v, t, c, cp]` (NaN:
+    /// absent) and their symbols; the JSON is written off the JS thread.
+    #[napi(catch_unwind)]
+    pub fn set_points(
+        &mut self,
+        env: &Env,
+        id: u32,
+        key: Unknown,
+        points: Unknown,
+        rows: &[f64],
+        symbols: Vec<String>,
+        priority: Unknown,
+    ) -> napi::Result<bool> {
+        let encoded = Encoded::new(rows.to_vec(), symbols).map(Serialised::Points);
+        self.store(env, id, key, points, encoded, priority)
     }
 
     /// Hot values per key (`null` for the rest, which `id` completes later).
@@ -167,6 +202,7 @@ impl NativeStreamCache {
         Ok(Drained {
             ops: Float64Array::new(drained.ops),
             events: Float64Array::new(drained.events),
+            points: Float64Array::new(drained.points),
             strings: drained.strings,
             again: drained.again,
         })
@@ -216,5 +252,19 @@ impl ObjectFinalize for NativeStreamCache {
     fn finalize(mut self, env: Env) -> napi::Result<()> {
         self.destroy(&env);
         Ok(())
+    }
+}
+
+/// One tokio worker: the Redis traffic is one pipeline loop per cache, and on a small
+/// machine a second worker only adds cross-thread wake-ups against the JS thread.
+#[napi_derive::module_init]
+fn init() {
+    if let Ok(runtime) = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .thread_name("stream-cache-io")
+        .enable_all()
+        .build()
+    {
+        napi::bindgen_prelude::create_custom_tokio_runtime(runtime);
     }
 }

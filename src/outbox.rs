@@ -18,15 +18,16 @@ use tokio_util::sync::CancellationToken;
 use crate::error::CacheError;
 use crate::hot::Generation;
 use crate::metrics::{Counters, Metric};
+use crate::points::Decoded;
 use crate::warm::Cleared;
 
 /// The JS drain function, weak (does not hold the event loop open), without payload.
 pub type Waker = ThreadsafeFunction<(), (), (), Status, false, true>;
 
-/// A value Redis returned that JS must parse before it can be handed out or promoted.
+/// A value Redis returned, for JS to build (or parse) before it is handed out or promoted.
 pub struct Found {
     pub key: String,
-    pub json: String,
+    pub value: Decoded,
     pub issued: Generation,
     pub started: Instant,
 }
@@ -77,7 +78,7 @@ pub struct Outbox {
     pub counters: Counters,
 }
 
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+pub fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // A panic elsewhere while holding the lock must not take every later call down too.
     m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
@@ -125,6 +126,18 @@ impl Outbox {
             let mut queues = lock(&self.queues);
             queues.done.push(done);
             for metric in metrics {
+                self.push_event(&mut queues, metric);
+            }
+        }
+        self.wake();
+    }
+
+    /// [`Outbox::complete`] for many results at once, emptying both vectors.
+    pub fn complete_all(&self, done: &mut Vec<Completion>, metrics: &mut Vec<Metric>) {
+        {
+            let mut queues = lock(&self.queues);
+            queues.done.append(done);
+            for metric in metrics.drain(..) {
                 self.push_event(&mut queues, metric);
             }
         }

@@ -5,13 +5,14 @@
 //! Every command is bounded by `commandTimeout`, so no operation can hang on a dead server.
 
 use std::future::Future;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::{Client, RedisError};
+use redis::{Client, RedisError, Value};
 
 use crate::config::Settings;
 use crate::error::{CacheError, Result};
+use crate::points::{utf16_len, Encoded};
 
 /// The fixed part of every warm key; the caller's key follows with no separator (compat).
 pub const WARM_KEY_INFIX: &str = "stream_cache_warm";
@@ -21,6 +22,73 @@ const SCAN_COUNT: usize = 500;
 const MIN_RECONNECT_DELAY: Duration = Duration::from_millis(20);
 /// Caps the reconnect backoff, so service resumes within about this long of Redis returning.
 const MAX_RECONNECT_DELAY: Duration = Duration::from_millis(500);
+
+/// One warm-tier command, queued for the next pipeline (see `batcher`). Keys are the
+/// caller's; the prefix is added when the pipeline is built.
+pub enum Command {
+    Get(String),
+    Set { key: String, body: Body, ttl_secs: u64 },
+    /// One `MGET` per `chunk` keys.
+    MGet { keys: Vec<String>, chunk: usize },
+    Del(String),
+}
+
+/// A value to write: JSON already, or points the pipeline serialises off the JS thread.
+pub enum Body {
+    Json(String),
+    Points(Encoded),
+}
+
+impl Command {
+    /// Writes out a `Body::Points`, so the pipeline can send it.
+    pub fn serialise(&mut self) {
+        if let Command::Set { body: body @ Body::Points(_), .. } = self {
+            if let Body::Points(points) = body {
+                *body = Body::Json(points.to_json());
+            }
+        }
+    }
+
+    /// The written JSON's length in UTF-16 units (compat: `dataSize`), once serialised.
+    pub fn json_len(&self) -> usize {
+        match self {
+            Command::Set { body: Body::Json(json), .. } => utf16_len(json),
+            Command::Set { body: Body::Points(points), .. } => utf16_len(&points.to_json()),
+            _ => 0,
+        }
+    }
+
+    /// How many replies this command takes from the pipeline's answer.
+    pub fn replies(&self) -> usize {
+        match self {
+            Command::MGet { keys, chunk } => keys.len().div_ceil((*chunk).max(1)),
+            _ => 1,
+        }
+    }
+}
+
+/// A `GET`/`MGET` element: absent, not UTF-8 (so not our JSON) or an error reply is a miss.
+pub fn text(reply: Value) -> Option<String> {
+    match reply {
+        Value::BulkString(bytes) => String::from_utf8(bytes).ok(),
+        _ => None,
+    }
+}
+
+/// The elements of a chunked `MGET`'s replies, in key order; a failed chunk is all misses.
+pub fn texts(replies: Vec<Value>, keys: usize, chunk: usize) -> Vec<Option<String>> {
+    let chunk = chunk.max(1);
+    let mut out = Vec::with_capacity(keys);
+    for reply in replies {
+        let expected = chunk.min(keys - out.len());
+        match reply {
+            Value::Array(items) if items.len() == expected => out.extend(items.into_iter().map(text)),
+            _ => out.extend((0..expected).map(|_| None)),
+        }
+    }
+    out.resize_with(keys, || None);
+    out
+}
 
 #[derive(Clone)]
 pub struct Warm {
@@ -63,50 +131,77 @@ impl Warm {
         format!("{}{}", self.prefix, key)
     }
 
+    fn timeout(&self) -> CacheError {
+        CacheError::Timeout { after_ms: self.command_timeout.as_millis() as u64 }
+    }
+
     async fn run<T, F>(&self, fut: F) -> Result<T>
     where
         F: Future<Output = std::result::Result<T, RedisError>>,
     {
-        match tokio::time::timeout(self.command_timeout, fut).await {
+        self.run_within(self.command_timeout, fut).await
+    }
+
+    async fn run_within<T, F>(&self, limit: Duration, fut: F) -> Result<T>
+    where
+        F: Future<Output = std::result::Result<T, RedisError>>,
+    {
+        match tokio::time::timeout(limit, fut).await {
             Ok(Ok(v)) => Ok(v),
-            Ok(Err(e)) if e.is_timeout() => {
-                Err(CacheError::Timeout { after_ms: self.command_timeout.as_millis() as u64 })
-            }
+            Ok(Err(e)) if e.is_timeout() => Err(self.timeout()),
             Ok(Err(e)) => Err(CacheError::Redis(redact(&e, &self.secret))),
-            Err(_) => Err(CacheError::Timeout { after_ms: self.command_timeout.as_millis() as u64 }),
+            Err(_) => Err(self.timeout()),
         }
     }
 
-    /// The stored JSON, or `None` when absent or not UTF-8 (which cannot be our JSON).
-    pub async fn get(&self, key: &str) -> Result<Option<String>> {
-        let mut conn = self.conn.clone();
-        let raw: Option<Vec<u8>> = self.run(redis::cmd("GET").arg(self.key(key)).query_async(&mut conn)).await?;
-        Ok(raw.and_then(|b| String::from_utf8(b).ok()))
-    }
-
-    /// One MGET per `chunk` keys, all in one pipeline: a single round trip.
-    pub async fn mget_chunked(&self, keys: &[String], chunk: usize) -> Result<Vec<Option<String>>> {
-        let mut conn = self.conn.clone();
+    /// `commands` as one pipeline in which an error reply answers only its own command.
+    pub fn pipeline<'a>(&self, commands: impl Iterator<Item = &'a Command>) -> redis::Pipeline {
         let mut pipe = redis::pipe();
-        for part in keys.chunks(chunk.max(1)) {
-            let cmd = pipe.cmd("MGET");
-            for key in part {
-                cmd.arg(self.key(key));
+        pipe.ignore_errors();
+        for command in commands {
+            match command {
+                Command::Get(key) => {
+                    pipe.cmd("GET").arg(self.key(key));
+                }
+                Command::Set { key, body: Body::Json(json), ttl_secs } => {
+                    pipe.cmd("SETEX").arg(self.key(key)).arg(*ttl_secs).arg(json.as_str());
+                }
+                Command::Set { key, body: Body::Points(points), ttl_secs } => {
+                    pipe.cmd("SETEX").arg(self.key(key)).arg(*ttl_secs).arg(points.to_json());
+                }
+                Command::MGet { keys, chunk } => {
+                    for part in keys.chunks((*chunk).max(1)) {
+                        let cmd = pipe.cmd("MGET");
+                        for key in part {
+                            cmd.arg(self.key(key));
+                        }
+                    }
+                }
+                Command::Del(key) => {
+                    pipe.cmd("DEL").arg(self.key(key));
+                }
             }
         }
-        let raw: Vec<Vec<Option<Vec<u8>>>> = self.run(pipe.query_async(&mut conn)).await?;
-        Ok(raw.into_iter().flatten().map(|v| v.and_then(|b| String::from_utf8(b).ok())).collect())
+        pipe
     }
 
-    pub async fn set(&self, key: &str, json: String, ttl_secs: u64) -> Result<()> {
+    /// Sends a pipeline; a transport failure or passing `deadline` fails all of it.
+    pub async fn send(&self, pipe: redis::Pipeline, deadline: Instant) -> Result<Vec<Value>> {
+        let remaining = deadline.saturating_duration_since(Instant::now());
+        if remaining.is_zero() {
+            return Err(self.timeout());
+        }
         let mut conn = self.conn.clone();
-        let cmd = redis::cmd("SETEX").arg(self.key(key)).arg(ttl_secs).arg(json).clone();
-        self.run(cmd.query_async::<()>(&mut conn)).await
+        self.run_within(remaining, pipe.query_async(&mut conn)).await
     }
 
-    pub async fn del(&self, key: &str) -> Result<()> {
-        let mut conn = self.conn.clone();
-        self.run(redis::cmd("DEL").arg(self.key(key)).query_async::<()>(&mut conn)).await
+    /// A `SETEX`/`DEL` reply: an error reply becomes the command's error.
+    pub fn status(&self, reply: Option<Value>) -> Result<()> {
+        match reply {
+            Some(Value::ServerError(e)) => Err(CacheError::Redis(redact(&e.into(), &self.secret))),
+            Some(_) => Ok(()),
+            None => Err(CacheError::Redis("Redis sent no reply for the command".into())),
+        }
     }
 
     pub async fn ping(&self) -> Result<()> {

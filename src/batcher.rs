@@ -1,0 +1,89 @@
+//! Coalesces the warm-tier commands issued between two Redis round trips into one
+//! pipeline: with 64 operations in flight, one write, one read, one timer and one wake-up
+//! of the JS thread serve them all, where a task per operation paid each 64 times.
+//!
+//! One pipeline is in flight at a time; what arrives meanwhile forms the next one. Each
+//! pipeline is bounded by the deadline of its oldest command, so no operation waits longer
+//! than its own `commandTimeout` behind a stalled server.
+
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use redis::Value;
+use tokio::sync::Notify;
+
+use crate::error::Result;
+use crate::lifecycle::Tasks;
+use crate::metrics::Metric;
+use crate::outbox::{lock, Completion, Outbox};
+use crate::warm::{Command, Warm};
+
+/// Turns a command (as sent) and its replies, or the pipeline's failure, into the
+/// operation's result; events it reports go to `metrics`.
+pub type Finish = Box<dyn FnOnce(&Warm, &Command, Result<Vec<Value>>, &mut Vec<Metric>) -> Completion + Send>;
+
+pub struct Job {
+    pub command: Command,
+    pub deadline: Instant,
+    pub finish: Finish,
+}
+
+pub struct Batcher {
+    queue: Mutex<Vec<Job>>,
+    ready: Notify,
+}
+
+impl Batcher {
+    /// Starts the loop that sends the queued commands; it ends with `tasks`.
+    pub fn start(warm: Warm, outbox: Arc<Outbox>, tasks: &Tasks) -> Arc<Batcher> {
+        let batcher = Arc::new(Batcher { queue: Mutex::new(Vec::new()), ready: Notify::new() });
+        tasks.spawn(run(batcher.clone(), warm, outbox));
+        batcher
+    }
+
+    pub fn submit(&self, job: Job) {
+        let was_empty = {
+            let mut queue = lock(&self.queue);
+            queue.push(job);
+            queue.len() == 1
+        };
+        // The loop drains until empty before it waits, so only the first job must wake it.
+        if was_empty {
+            self.ready.notify_one();
+        }
+    }
+}
+
+async fn run(batcher: Arc<Batcher>, warm: Warm, outbox: Arc<Outbox>) {
+    let mut jobs = Vec::new();
+    let mut done = Vec::new();
+    let mut metrics = Vec::new();
+    loop {
+        batcher.ready.notified().await;
+        loop {
+            std::mem::swap(&mut *lock(&batcher.queue), &mut jobs);
+            let Some(oldest) = jobs.first() else { break };
+            let deadline = oldest.deadline;
+            for job in jobs.iter_mut() {
+                job.command.serialise();
+            }
+            let pipe = warm.pipeline(jobs.iter().map(|job| &job.command));
+            let replies = warm.send(pipe, deadline).await;
+            match replies {
+                Ok(replies) => {
+                    let mut replies = replies.into_iter();
+                    for job in jobs.drain(..) {
+                        let mine = replies.by_ref().take(job.command.replies()).collect();
+                        done.push((job.finish)(&warm, &job.command, Ok(mine), &mut metrics));
+                    }
+                }
+                Err(e) => {
+                    for job in jobs.drain(..) {
+                        done.push((job.finish)(&warm, &job.command, Err(e.clone()), &mut metrics));
+                    }
+                }
+            }
+            outbox.complete_all(&mut done, &mut metrics);
+        }
+    }
+}

@@ -1,0 +1,301 @@
+//! Warm values serialised and parsed off the JS thread.
+//!
+//! `JSON.parse` and `JSON.stringify` of a 10-point value each take about 5 µs of JS-thread
+//! time, most of it in 60 float literals. Points in the canonical shape (`s` a string,
+//! `p v t` and optional `c cp` finite numbers, in that order) cross as flat rows instead,
+//! and the JSON is written or read here, on the tokio thread. Anything else stays JSON
+//! that JS parses or writes itself, so the bytes in Redis and the values callers get are
+//! always exactly what `JSON.stringify` / `JSON.parse` would give.
+
+use std::fmt;
+use std::fmt::Write as _;
+
+use serde::de::{self, Deserialize, Deserializer, MapAccess, Visitor};
+
+use crate::error::CacheError;
+
+/// Floats per point in the rows JS reads: `[symbol string index, p, v, t, c, cp]`, with NaN
+/// for an absent `c`/`cp` (JSON has no NaN, so it cannot be a value).
+pub const POINT_STRIDE: usize = 6;
+
+#[derive(Debug, PartialEq)]
+pub struct Point {
+    s: String,
+    p: f64,
+    v: f64,
+    t: f64,
+    c: Option<f64>,
+    cp: Option<f64>,
+}
+
+#[derive(Debug, PartialEq)]
+pub enum Decoded {
+    Points(Vec<Point>),
+    /// Not in the canonical shape: JS parses it.
+    Json(String),
+}
+
+pub fn decode(json: String) -> Decoded {
+    if has_integer_negative_zero(&json) {
+        return Decoded::Json(json);
+    }
+    match serde_json::from_str::<Vec<Point>>(&json) {
+        Ok(points) => Decoded::Points(points),
+        Err(_) => Decoded::Json(json),
+    }
+}
+
+/// serde reads the integer `-0` as 0, where JavaScript keeps the sign.
+fn has_integer_negative_zero(json: &str) -> bool {
+    let bytes = json.as_bytes();
+    bytes
+        .windows(2)
+        .enumerate()
+        .any(|(i, w)| w == b"-0" && !matches!(bytes.get(i + 2), Some(b'.' | b'e' | b'E')))
+}
+
+/// Appends `points` as `[count, ...rows]` and returns where they start. Consecutive points
+/// of one symbol share its string.
+pub fn encode(points: Vec<Point>, rows: &mut Vec<f64>, strings: &mut Vec<String>) -> f64 {
+    let start = rows.len();
+    rows.reserve(1 + points.len() * POINT_STRIDE);
+    rows.push(points.len() as f64);
+    let mut symbol: Option<(f64, usize)> = None;
+    for point in points {
+        let index = match symbol {
+            Some((index, at)) if strings[at] == point.s => index,
+            _ => {
+                strings.push(point.s);
+                let at = strings.len() - 1;
+                symbol = Some((at as f64, at));
+                at as f64
+            }
+        };
+        let absent = f64::NAN;
+        rows.extend_from_slice(&[index, point.p, point.v, point.t, point.c.unwrap_or(absent), point.cp.unwrap_or(absent)]);
+    }
+    start as f64
+}
+
+/// Points `setData` handed over as rows (the layout of [`encode`], without the count)
+/// and their symbols. JS sends only canonical points whose symbols JSON needs not escape.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Encoded {
+    rows: Vec<f64>,
+    symbols: Vec<String>,
+}
+
+/// The longest `Number.prototype.toString` of a finite double, e.g. `-0.0000012345678901234567`.
+const MAX_NUMBER_LEN: usize = 25;
+/// `{"s":"","p":,"v":,"t":,"c":,"cp":}` and the comma before the next point.
+const POINT_SYNTAX_LEN: usize = 35;
+
+impl Encoded {
+    /// Checks what JS sent, since a caller could reach the binding directly.
+    pub fn new(rows: Vec<f64>, symbols: Vec<String>) -> crate::error::Result<Encoded> {
+        let bad = |why: &str| Err(CacheError::Type(format!("encoded points: {why}")));
+        if rows.len() % POINT_STRIDE != 0 {
+            return bad("row length is not a multiple of 6");
+        }
+        for row in rows.chunks_exact(POINT_STRIDE) {
+            let symbol = row[0];
+            if symbol.fract() != 0.0 || symbol < 0.0 || symbol as usize >= symbols.len() {
+                return bad("symbol index out of range");
+            }
+            if !row[1..4].iter().all(|n| n.is_finite()) || row[4..].iter().any(|n| n.is_infinite()) {
+                return bad("numbers must be finite");
+            }
+        }
+        if symbols.iter().any(|s| s.chars().any(|c| c == '"' || c == '\\' || c < ' ')) {
+            return bad("a symbol needs JSON escaping");
+        }
+        Ok(Encoded { rows, symbols })
+    }
+
+    pub fn len(&self) -> usize {
+        self.rows.len() / POINT_STRIDE
+    }
+
+    /// An upper bound of the JSON's length, in bytes and in UTF-16 units alike.
+    pub fn max_json_len(&self) -> usize {
+        self.rows
+            .chunks_exact(POINT_STRIDE)
+            .map(|row| POINT_SYNTAX_LEN + 5 * MAX_NUMBER_LEN + self.symbols[row[0] as usize].len())
+            .sum::<usize>()
+            + 2
+    }
+
+    /// Exactly `JSON.stringify` of the points.
+    pub fn to_json(&self) -> String {
+        let mut out = String::with_capacity(self.len() * 96 + 2);
+        let mut number = ryu_js::Buffer::new();
+        let mut field = |out: &mut String, name: &str, n: f64| {
+            let _ = write!(out, ",\"{name}\":");
+            out.push_str(number.format_finite(n));
+        };
+        out.push('[');
+        for (i, row) in self.rows.chunks_exact(POINT_STRIDE).enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            out.push_str("{\"s\":\"");
+            out.push_str(&self.symbols[row[0] as usize]);
+            out.push('"');
+            field(&mut out, "p", row[1]);
+            field(&mut out, "v", row[2]);
+            field(&mut out, "t", row[3]);
+            if !row[4].is_nan() {
+                field(&mut out, "c", row[4]);
+            }
+            if !row[5].is_nan() {
+                field(&mut out, "cp", row[5]);
+            }
+            out.push('}');
+        }
+        out.push(']');
+        out
+    }
+}
+
+/// A JSON text's length in UTF-16 units, JavaScript's `length` (compat: `dataSize`).
+pub fn utf16_len(json: &str) -> usize {
+    if json.is_ascii() {
+        json.len()
+    } else {
+        json.encode_utf16().count()
+    }
+}
+
+struct PointVisitor;
+
+fn not_canonical<E: de::Error>() -> E {
+    E::custom("not a canonical point")
+}
+
+impl<'de> Visitor<'de> for PointVisitor {
+    type Value = Point;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("an object with keys s, p, v, t[, c][, cp] in that order")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Point, A::Error> {
+        let expect = |name: &str, map: &mut A| -> Result<(), A::Error> {
+            match map.next_key::<&str>()? {
+                Some(key) if key == name => Ok(()),
+                _ => Err(not_canonical()),
+            }
+        };
+        expect("s", &mut map)?;
+        let s = map.next_value::<String>()?;
+        expect("p", &mut map)?;
+        let p = map.next_value::<f64>()?;
+        expect("v", &mut map)?;
+        let v = map.next_value::<f64>()?;
+        expect("t", &mut map)?;
+        let t = map.next_value::<f64>()?;
+        let mut point = Point { s, p, v, t, c: None, cp: None };
+        let mut key = map.next_key::<&str>()?;
+        if key == Some("c") {
+            point.c = Some(map.next_value::<f64>()?);
+            key = map.next_key::<&str>()?;
+        }
+        if key == Some("cp") {
+            point.cp = Some(map.next_value::<f64>()?);
+            key = map.next_key::<&str>()?;
+        }
+        match key {
+            None => Ok(point),
+            Some(_) => Err(not_canonical()),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Point {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Point, D::Error> {
+        deserializer.deserialize_map(PointVisitor)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn points(json: &str) -> Option<Vec<Point>> {
+        match decode(json.to_string()) {
+            Decoded::Points(p) => Some(p),
+            Decoded::Json(_) => None,
+        }
+    }
+
+    #[test]
+    fn canonical_values_decode() {
+        let p = points(r#"[{"s":"AAPL","p":1.5,"v":10,"t":1700000000000,"c":-0.25,"cp":0.1},{"s":"AAPL","p":2,"v":0,"t":1}]"#);
+        let p = p.as_deref().map(|p| (p.len(), p[0].c, p[1].c, p[0].t));
+        assert_eq!(p, Some((2, Some(-0.25), None, 1_700_000_000_000.0)));
+        assert_eq!(points("[]"), Some(vec![]));
+        assert!(points(r#"[{"s":"A","p":1,"v":1,"t":1,"cp":2}]"#).is_some());
+    }
+
+    #[test]
+    fn anything_else_stays_json() {
+        for json in [
+            r#"{"s":"A"}"#,
+            r#"[1,2]"#,
+            r#"[{"p":1,"s":"A","v":1,"t":1}]"#,
+            r#"[{"s":"A","p":1,"v":1,"t":1,"x":1}]"#,
+            r#"[{"s":"A","p":"1","v":1,"t":1}]"#,
+            r#"[{"s":"A","p":1,"v":1,"t":1,"c":null}]"#,
+            r#"[{"s":"A","s":"B","p":1,"v":1,"t":1}]"#,
+            r#"[{"\u0073":"A","p":1,"v":1,"t":1}]"#,
+            r#"[{"s":"A","p":-0,"v":1,"t":1}]"#,
+            r#"[{"s":"A","p":1e400,"v":1,"t":1}]"#,
+            r#"[{"s":"\ud800","p":1,"v":1,"t":1}]"#,
+            r#"[] x"#,
+            "not json",
+        ] {
+            assert_eq!(points(json), None, "{json}");
+        }
+    }
+
+    #[test]
+    fn negative_zero_as_a_float_keeps_its_sign() {
+        let p = points(r#"[{"s":"A","p":-0.0,"v":1,"t":1}]"#);
+        assert!(p.is_some_and(|p| p[0].p == 0.0 && p[0].p.is_sign_negative()));
+    }
+
+    #[test]
+    fn encoded_points_serialise_like_json_stringify() {
+        let rows = vec![0.0, 189.98, 1200.0, 1_764_000_000_000.0, -0.0, f64::NAN, 1.0, 1e21, 5e-7, 0.1 + 0.2, f64::NAN, -1.5];
+        let encoded = Encoded::new(rows, vec!["AAPL".into(), "B é".into()]);
+        let json = encoded.as_ref().map(Encoded::to_json).unwrap_or_default();
+        // Node: JSON.stringify([{s:"AAPL",p:189.98,v:1200,t:1764000000000,c:-0},{s:"B é",p:1e21,v:5e-7,t:0.1+0.2,cp:-1.5}])
+        let expected = r#"[{"s":"AAPL","p":189.98,"v":1200,"t":1764000000000,"c":0},{"s":"B é","p":1e+21,"v":5e-7,"t":0.30000000000000004,"cp":-1.5}]"#;
+        assert_eq!(json, expected);
+        assert!(encoded.as_ref().is_ok_and(|e| e.max_json_len() >= utf16_len(expected)));
+        assert_eq!(utf16_len(expected), expected.chars().count());
+    }
+
+    #[test]
+    fn encoded_points_are_checked() {
+        let row = |symbol: f64, p: f64| vec![symbol, p, 1.0, 1.0, f64::NAN, f64::NAN];
+        assert!(Encoded::new(row(0.0, 1.0), vec!["A".into()]).is_ok());
+        assert!(Encoded::new(row(1.0, 1.0), vec!["A".into()]).is_err());
+        assert!(Encoded::new(row(0.5, 1.0), vec!["A".into()]).is_err());
+        assert!(Encoded::new(row(0.0, f64::NAN), vec!["A".into()]).is_err());
+        assert!(Encoded::new(row(0.0, 1.0), vec!["A\"".into()]).is_err());
+        assert!(Encoded::new(vec![0.0; 5], vec!["A".into()]).is_err());
+    }
+
+    #[test]
+    fn rows_share_a_symbol_string() {
+        let (mut rows, mut strings) = (vec![9.0], vec!["x".to_string()]);
+        let p = points(r#"[{"s":"A","p":1,"v":2,"t":3},{"s":"A","p":4,"v":5,"t":6,"c":7},{"s":"B","p":1,"v":1,"t":1}]"#);
+        let at = encode(p.unwrap_or_default(), &mut rows, &mut strings);
+        assert_eq!(at, 1.0);
+        assert_eq!(strings, ["x", "A", "B"]);
+        assert_eq!(rows.len(), 2 + 3 * POINT_STRIDE);
+        assert_eq!(&rows[8..13], &[1.0, 4.0, 5.0, 6.0, 7.0]);
+        assert!(rows[6].is_nan());
+    }
+}
