@@ -12,31 +12,45 @@ export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-was
 export declare class NativeStreamCache {
   /** `wake` is called (weakly, without arguments) whenever results or events are queued. */
   constructor(options: unknown, wake: () => void)
-  /** The hot value, or `null` after starting a Redis read that completes `id`. */
-  get(id: number, key: unknown): object | null
+  /** Starts the Redis read of a key the JS hot `Map` does not hold; completes `id`. */
+  get(id: number, key: unknown): void
   /** `get` after checking `since`, for `getDataSince`. */
-  getSince(id: number, key: unknown, since: unknown): object | null
-  /** Returns `true` when a write for `id` was started, `false` when there was no data. */
-  set(id: number, key: unknown, points: unknown, json: string, priority: unknown): boolean
+  getSince(id: number, key: unknown, since: unknown): void
+  /**
+   * `false` when there was no data; otherwise a write for `id` started, and the result
+   * is `true`, or the evicted keys when the value entered the hot tier.
+   */
+  set(id: number, key: unknown, points: unknown, json: string, priority: unknown): boolean | Array<string>
   /**
    * `set` for canonical points, handed over as rows `[symbol, p, v, t, c, cp]` (NaN:
    * absent) and their symbols; the JSON is written off the JS thread.
    */
-  setPoints(id: number, key: unknown, points: unknown, rows: Float64Array, symbols: Array<string>, priority: unknown): boolean
-  /** Hot values per key (`null` for the rest, which `id` completes later). */
-  batch(id: number, keys: unknown): Array<object | undefined | null>
+  setPoints(id: number, key: unknown, points: unknown, rows: Float64Array, symbols: Array<string>, priority: unknown): boolean | Array<string>
+  /** Starts the Redis reads of the keys a batch did not find in the JS hot `Map`. */
+  batch(id: number, keys: unknown): void
   delete(id: number, key: unknown): void
   clearAll(id: number, options: unknown): void
   health(id: number): void
   reportSystem(healthy: boolean): void
-  /** Answers a `FOUND` row: the parsed array, or `null` when it was not a JSON array. */
-  settle(ticket: number, value?: object | undefined | null): void
-  /** Every queued result and at most `max_events` metric events. */
-  drain(maxEvents: number): Drained
+  /**
+   * Answers a `FOUND` row: whether it held a JSON array. Returns the evicted keys when
+   * the value entered the hot tier, `false` otherwise.
+   */
+  settle(ticket: number, found: boolean): boolean | Array<string>
+  /**
+   * Reports the hot hits JS served (`touched`), then hands over every queued result
+   * and at most `max_events` metric events.
+   */
+  drain(maxEvents: number, touched?: Array<string> | undefined | null): Drained
   /** `true` while any operation is pending; see `Outbox::keep_alive`. */
   keepAlive(on: boolean): void
   /** What the JS delivery loop did with the last drain's events. */
   delivered(emitted: number, failed: number, dropped: number): void
+  /**
+   * Settings the JS side needs: its `Map` applies the hot TTL, and bounds the hits it
+   * queues like the metric queue.
+   */
+  limits(): NativeLimits
   stats(): NativeStats
   /** Idempotent; after it returns no result or event reaches JS again. */
   destroy(): void
@@ -51,8 +65,15 @@ export interface Drained {
   /** Decoded warm values: `[count, ...count × [symbol, p, v, t, c, cp]]` (NaN: absent). */
   points: Float64Array
   strings: Array<string>
+  /** Keys the cleanup timer dropped from the hot tier. */
+  expired: Array<string>
   /** Still busy: drain again on the next loop turn (the wake stays armed until then). */
   again: boolean
+}
+
+export interface NativeLimits {
+  hotTtlMs: number
+  maxPendingMetrics: number
 }
 
 /** The counters of spec §5. */

@@ -151,6 +151,23 @@ function buildPoints(rows, at, strings) {
   return out
 }
 
+// The keys as a plain array when all are non-empty strings, else null (the native check
+// then names the bad one). Each element is read once: a getter may throw, or change.
+function keyList(keys) {
+  if (!Array.isArray(keys)) return null
+  try {
+    const list = new Array(keys.length)
+    for (let i = 0; i < keys.length; i++) {
+      const key = keys[i]
+      if (typeof key !== 'string' || key === '') return null
+      list[i] = key
+    }
+    return list
+  } catch {
+    return null
+  }
+}
+
 // A key such as "__proto__" must become an own property, not a prototype change.
 function put(target, key, value) {
   if (key === '__proto__') {
@@ -263,6 +280,15 @@ class StreamCache {
   #nextId = 0
   #destroyed = false
   #eventsPerDrain = 1
+  #drainScheduled = false
+  // The hot tier's values: key → { value, expires }. Rust decides which keys stay (see
+  // src/hot.rs); every call that admits a key returns the keys that left.
+  #hot = new Map()
+  #hotTtl
+  // Hot hits since the last drain, for the policy and their events (bounded like them).
+  #touched = []
+  #maxTouched
+  #lostHits = 0
 
   constructor(options) {
     // The native side holds the wake function strongly; a WeakRef keeps that from pinning
@@ -274,6 +300,36 @@ class StreamCache {
       throw adopt(err)
     }
     this.#onMetric = options?.onMetric ?? null
+    const limits = this.#native.limits()
+    this.#hotTtl = limits.hotTtlMs
+    this.#maxTouched = limits.maxPendingMetrics
+  }
+
+  // The value of a fresh hot entry, or undefined; an expired one is dropped (spec §2).
+  #hotHit(key) {
+    const entry = this.#hot.get(key)
+    if (entry === undefined) return undefined
+    if (performance.now() > entry.expires) {
+      this.#hot.delete(key)
+      return undefined
+    }
+    if (this.#touched.length < this.#maxTouched) this.#touched.push(key)
+    else this.#lostHits++
+    this.#scheduleDrain()
+    return entry.value
+  }
+
+  // `stored` is what the native side answered for a write or promotion (src/lib.rs).
+  #admit(key, value, stored) {
+    if (typeof stored === 'boolean') return
+    this.#hot.set(key, { value, expires: performance.now() + this.#hotTtl })
+    for (const evicted of stored) this.#hot.delete(evicted)
+  }
+
+  #scheduleDrain() {
+    if (this.#drainScheduled) return
+    this.#drainScheduled = true
+    setImmediate(() => this.#drain())
   }
 
   #id() {
@@ -313,67 +369,101 @@ class StreamCache {
     return finish(started, id)
   }
 
-  // getData and getDataSince skip #run's closures: a hot hit is the path that must cost
-  // no more than a JS Map lookup.
+  // getData and getDataSince skip #run's closures: a hot hit must cost no more than the
+  // JS Map lookup it is.
   getData(key) {
     if (this.#destroyed) return Promise.reject(destroyedError())
+    const hit = this.#hotHit(key)
+    if (hit !== undefined) return Promise.resolve(hit)
     const id = this.#id()
-    let hit
     try {
-      hit = this.#native.get(id, key)
+      this.#native.get(id, key)
     } catch (err) {
       return Promise.reject(adopt(err))
     }
-    return hit !== null ? Promise.resolve(hit) : this.#wait(id)
+    return this.#wait(id, { key })
   }
 
   getDataSince(key, since) {
     if (this.#destroyed) return Promise.reject(destroyedError())
+    // A bad `since` must reach the native check even when the key is hot.
+    const hit = Number.isFinite(since) ? this.#hotHit(key) : undefined
+    if (hit !== undefined) return Promise.resolve(pointsSince(hit, since))
     const id = this.#id()
-    let hit
     try {
-      hit = this.#native.getSince(id, key, since)
+      this.#native.getSince(id, key, since)
     } catch (err) {
       return Promise.reject(adopt(err))
     }
-    if (hit !== null) return Promise.resolve(pointsSince(hit, since))
-    return this.#wait(id).then((points) => (points === null ? null : pointsSince(points, since)))
+    return this.#wait(id, { key }).then((points) => (points === null ? null : pointsSince(points, since)))
   }
 
   setData(key, data, priority = 'auto') {
-    return this.#run(
-      (id) => {
-        if (!Array.isArray(data)) return this.#native.set(id, key, data, '', priority)
+    if (this.#destroyed) return Promise.reject(destroyedError())
+    const id = this.#id()
+    let stored
+    let points
+    try {
+      if (!Array.isArray(data)) {
+        stored = this.#native.set(id, key, data, '', priority)
+      } else {
         const prepared = prepare(data)
-        if (prepared.json !== undefined) return this.#native.set(id, key, prepared.points, prepared.json, priority)
-        return this.#native.setPoints(id, key, prepared.points, prepared.rows, prepared.symbols, priority)
-      },
-      (started, id) => (started ? this.#wait(id) : Promise.resolve()),
-    )
+        points = prepared.points
+        stored =
+          prepared.json !== undefined
+            ? this.#native.set(id, key, points, prepared.json, priority)
+            : this.#native.setPoints(id, key, points, prepared.rows, prepared.symbols, priority)
+      }
+    } catch (err) {
+      return Promise.reject(adopt(err))
+    }
+    if (stored === false) return Promise.resolve()
+    this.#admit(key, points, stored)
+    return this.#wait(id)
   }
 
-  getBatchData(keys) {
+  getBatchData(input) {
+    const keys = keyList(input)
+    if (keys === null) {
+      // The native check names the bad argument (and reads it the same way).
+      return this.#run(
+        (id) => this.#native.batch(id, input),
+        (_, id) => this.#wait(id, { result: {}, missing: keyList(input) ?? [], next: 0 }),
+      )
+    }
+    if (this.#destroyed) return Promise.reject(destroyedError())
+    const result = {}
+    const missing = []
+    for (let i = 0; i < keys.length; i++) {
+      const hit = this.#hotHit(keys[i])
+      put(result, keys[i], hit ?? null)
+      if (hit === undefined) missing.push(keys[i])
+    }
+    if (missing.length === 0) return Promise.resolve(result)
     return this.#run(
-      (id) => this.#native.batch(id, keys),
-      (hits, id) => {
-        const result = {}
-        const missing = []
-        for (let i = 0; i < keys.length; i++) {
-          const hit = hits[i] ?? null
-          put(result, keys[i], hit)
-          if (hit === null) missing.push(keys[i])
-        }
-        return missing.length === 0 ? Promise.resolve(result) : this.#wait(id, { result, missing, next: 0 })
-      },
+      (id) => this.#native.batch(id, missing),
+      (_, id) => this.#wait(id, { result, missing, next: 0 }),
     )
   }
 
   deleteData(key) {
-    return this.#run((id) => this.#native.delete(id, key), (_, id) => this.#wait(id))
+    return this.#run(
+      (id) => this.#native.delete(id, key),
+      (_, id) => {
+        this.#hot.delete(key)
+        return this.#wait(id)
+      },
+    )
   }
 
   clearAll(options) {
-    return this.#run((id) => this.#native.clearAll(id, options), (_, id) => this.#wait(id))
+    return this.#run(
+      (id) => this.#native.clearAll(id, options),
+      (_, id) => {
+        this.#hot.clear()
+        return this.#wait(id)
+      },
+    )
   }
 
   getHealthStatus() {
@@ -387,10 +477,13 @@ class StreamCache {
 
   stats() {
     const s = this.#native.stats()
+    // Hot hits wait here, not in Rust, until the next drain turns them into events.
+    const queued = this.#onMetric === null ? 0 : this.#touched.length
+    const lost = this.#onMetric === null ? 0 : this.#lostHits
     return {
-      pendingMetrics: s.pendingMetrics,
+      pendingMetrics: s.pendingMetrics + queued,
       emittedMetrics: s.emittedMetrics,
-      droppedMetrics: s.droppedMetrics,
+      droppedMetrics: s.droppedMetrics + lost,
       failedMetrics: s.failedMetrics,
       meanMetricLatencyMs: s.meanMetricLatencyMs,
       hotCacheSize: s.hotCacheSize,
@@ -404,6 +497,8 @@ class StreamCache {
       this.#destroyed = true
       this.#onMetric = null
       this.#native.destroy()
+      this.#hot.clear()
+      this.#touched = []
       busy.delete(this)
       const pending = [...this.#pending.values()]
       this.#pending.clear()
@@ -416,13 +511,25 @@ class StreamCache {
   // anything flows (see Outbox::take). Settles first, then delivers events, so an event
   // never reaches the callback before its operation has settled.
   #drain() {
+    this.#drainScheduled = false
     if (this.#destroyed) return
-    const { ops, events, points, strings, again } = this.#native.drain(this.#eventsPerDrain)
+    let touched
+    if (this.#touched.length > 0) {
+      touched = this.#touched
+      this.#touched = []
+    }
+    if (this.#lostHits > 0) {
+      if (this.#onMetric !== null) this.#native.delivered(0, 0, this.#lostHits)
+      this.#lostHits = 0
+    }
+    const drained = this.#native.drain(this.#eventsPerDrain, touched)
+    const { ops, events, points, strings, again } = drained
+    for (const key of drained.expired) this.#hot.delete(key)
     for (let i = 0; i < ops.length; i += OP_STRIDE) {
       this.#settle(ops[i], ops[i + 1], ops[i + 2], ops[i + 3], points, strings)
     }
     if (events.length > 0) this.#deliver(events, strings)
-    if (again) setImmediate(() => this.#drain())
+    if (again) this.#scheduleDrain()
   }
 
   #settle(id, kind, a, b, points, strings) {
@@ -439,16 +546,17 @@ class StreamCache {
       case OP.FOUND_POINTS: {
         this.#finish(id)
         const value = kind === OP.FOUND ? parseArray(strings[a]) : buildPoints(points, a, strings)
-        this.#native.settle(b, value)
+        this.#admit(p.key, value, this.#native.settle(b, value !== null))
         return p.resolve(value)
       }
       case OP.BATCH_ITEM:
       case OP.BATCH_POINTS: {
+        const key = p.missing[p.next++]
         let value = null
         if (kind === OP.BATCH_POINTS) value = buildPoints(points, a, strings)
         else if (a >= 0) value = parseArray(strings[a])
-        if (value !== null || a >= 0) this.#native.settle(b, value)
-        put(p.result, p.missing[p.next++], value)
+        if (b >= 0) this.#admit(key, value, this.#native.settle(b, value !== null))
+        put(p.result, key, value)
         return
       }
       case OP.BATCH_END:

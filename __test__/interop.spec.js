@@ -4,7 +4,7 @@
 // the TS side is plain ioredis with keyPrefix "stream:" in DB 1, writing JSON strings.
 
 const Redis = require('ioredis')
-const { StreamCache } = require('..')
+const { StreamCache, compressData } = require('..')
 const { redisUrl } = require('./helpers')
 
 let ts
@@ -44,3 +44,84 @@ test('a value written by setData is byte-for-byte what the TS service writes', a
   expect(ttl).toBeGreaterThan(290)
   expect(ttl).toBeLessThanOrEqual(300)
 })
+
+// Canonical points cross as rows and Rust writes and reads their JSON (src/points.rs); the
+// bytes and the values must still be exactly JSON.stringify's and JSON.parse's.
+const { rng } = require('./helpers')
+
+function uniform(seed) {
+  const r = rng(seed)
+  return () => r.int(2 ** 32) / 2 ** 32
+}
+
+function randomNumber(next) {
+  switch (Math.floor(next() * 9)) {
+    case 0:
+      return Math.round(next() * 1e6) / 100
+    case 1:
+      return Math.floor(next() * 2 ** 53) * (next() < 0.5 ? -1 : 1)
+    case 2:
+      return (next() - 0.5) * 10 ** Math.floor(next() * 40 - 20)
+    case 3:
+      return next() * 1e22
+    case 4:
+      return -0
+    case 5:
+      return Number.MIN_VALUE * Math.floor(next() * 1000)
+    case 6:
+      return Number.MAX_VALUE * next()
+    case 7:
+      return 1.7e12 + Math.floor(next() * 1e9)
+    default:
+      return next()
+  }
+}
+
+function randomQuotes(next, n) {
+  const symbols = ['AAPL', 'BRK.B', 'é€🙂', 'a b', '', 'X'.repeat(40)]
+  return Array.from({ length: n }, () => {
+    const item = { s: symbols[Math.floor(next() * symbols.length)], p: randomNumber(next), v: randomNumber(next), t: randomNumber(next) }
+    if (next() < 0.6) item.c = randomNumber(next)
+    if (next() < 0.6) item.cp = randomNumber(next)
+    return item
+  })
+}
+
+test('setData writes exactly JSON.stringify bytes for 2,000 random values', async () => {
+  const next = uniform(11)
+  const mismatches = []
+  for (let i = 0; i < 2000; i++) {
+    // Normalised first: a falsy t becomes Date.now() + i, which must not differ between calls.
+    const points = compressData(randomQuotes(next, 1 + Math.floor(next() * 12)))
+    await cache.setData('INTEROP.FUZZ', points, 'warm')
+    const stored = await ts.get('stream_cache_warmINTEROP.FUZZ')
+    const expected = JSON.stringify(points)
+    if (stored !== expected) mismatches.push({ stored, expected })
+  }
+  await ts.del('stream_cache_warmINTEROP.FUZZ')
+  expect(mismatches.slice(0, 3)).toEqual([])
+})
+
+test('getData returns exactly JSON.parse values for 2,000 random stored values', async () => {
+  const next = uniform(12)
+  const reader = new StreamCache({ redis: { url: redisUrl() }, maxHotCacheSize: 0 })
+  const mismatches = []
+  for (let i = 0; i < 2000; i++) {
+    const json = JSON.stringify(randomQuotes(next, 1 + Math.floor(next() * 12)))
+    await ts.setex('stream_cache_warmINTEROP.FUZZ', 300, json)
+    const [got, batch] = await Promise.all([reader.getData('INTEROP.FUZZ'), reader.getBatchData(['INTEROP.FUZZ'])])
+    const expected = JSON.parse(json)
+    // toStrictEqual tells -0 from 0 and an absent key from an undefined one.
+    for (const value of [got, batch['INTEROP.FUZZ']]) {
+      try {
+        expect(value).toStrictEqual(expected)
+        expect(value.map(Object.keys)).toEqual(expected.map(Object.keys))
+      } catch {
+        mismatches.push({ json, value })
+      }
+    }
+  }
+  await reader.destroy()
+  await ts.del('stream_cache_warmINTEROP.FUZZ')
+  expect(mismatches.slice(0, 3)).toEqual([])
+}, 60_000)

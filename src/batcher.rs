@@ -2,9 +2,8 @@
 //! pipeline: with 64 operations in flight, one write, one read, one timer and one wake-up
 //! of the JS thread serve them all, where a task per operation paid each 64 times.
 //!
-//! One pipeline is in flight at a time; what arrives meanwhile forms the next one. Each
-//! pipeline is bounded by the deadline of its oldest command, so no operation waits longer
-//! than its own `commandTimeout` behind a stalled server.
+//! Each pipeline goes out as soon as it is built, in its own task, so a slow reply never
+//! holds back the next pipeline; each is bounded by the deadline of its oldest command.
 
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -13,7 +12,7 @@ use redis::Value;
 use tokio::sync::Notify;
 
 use crate::error::Result;
-use crate::lifecycle::Tasks;
+use crate::lifecycle::{Spawner, Tasks};
 use crate::metrics::Metric;
 use crate::outbox::{lock, Completion, Outbox};
 use crate::warm::{Command, Warm};
@@ -37,7 +36,7 @@ impl Batcher {
     /// Starts the loop that sends the queued commands; it ends with `tasks`.
     pub fn start(warm: Warm, outbox: Arc<Outbox>, tasks: &Tasks) -> Arc<Batcher> {
         let batcher = Arc::new(Batcher { queue: Mutex::new(Vec::new()), ready: Notify::new() });
-        tasks.spawn(run(batcher.clone(), warm, outbox));
+        tasks.spawn(run(batcher.clone(), warm, outbox, tasks.spawner()));
         batcher
     }
 
@@ -54,36 +53,42 @@ impl Batcher {
     }
 }
 
-async fn run(batcher: Arc<Batcher>, warm: Warm, outbox: Arc<Outbox>) {
-    let mut jobs = Vec::new();
-    let mut done = Vec::new();
-    let mut metrics = Vec::new();
+async fn run(batcher: Arc<Batcher>, warm: Warm, outbox: Arc<Outbox>, spawner: Spawner) {
     loop {
         batcher.ready.notified().await;
         loop {
-            std::mem::swap(&mut *lock(&batcher.queue), &mut jobs);
+            let mut jobs = std::mem::take(&mut *lock(&batcher.queue));
             let Some(oldest) = jobs.first() else { break };
             let deadline = oldest.deadline;
             for job in jobs.iter_mut() {
                 job.command.serialise();
             }
             let pipe = warm.pipeline(jobs.iter().map(|job| &job.command));
-            let replies = warm.send(pipe, deadline).await;
-            match replies {
-                Ok(replies) => {
-                    let mut replies = replies.into_iter();
-                    for job in jobs.drain(..) {
-                        let mine = replies.by_ref().take(job.command.replies()).collect();
-                        done.push((job.finish)(&warm, &job.command, Ok(mine), &mut metrics));
-                    }
-                }
-                Err(e) => {
-                    for job in jobs.drain(..) {
-                        done.push((job.finish)(&warm, &job.command, Err(e.clone()), &mut metrics));
-                    }
-                }
-            }
-            outbox.complete_all(&mut done, &mut metrics);
+            let (warm, outbox) = (warm.clone(), outbox.clone());
+            spawner.spawn(async move {
+                let replies = warm.send(pipe, deadline).await;
+                finish(jobs, replies, &warm, &outbox);
+            });
         }
     }
+}
+
+fn finish(jobs: Vec<Job>, replies: Result<Vec<Value>>, warm: &Warm, outbox: &Outbox) {
+    let mut done = Vec::with_capacity(jobs.len());
+    let mut metrics = Vec::new();
+    match replies {
+        Ok(replies) => {
+            let mut replies = replies.into_iter();
+            for job in jobs {
+                let mine = replies.by_ref().take(job.command.replies()).collect();
+                done.push((job.finish)(warm, &job.command, Ok(mine), &mut metrics));
+            }
+        }
+        Err(e) => {
+            for job in jobs {
+                done.push((job.finish)(warm, &job.command, Err(e.clone()), &mut metrics));
+            }
+        }
+    }
+    outbox.complete_all(&mut done, &mut metrics);
 }

@@ -1,18 +1,17 @@
 //! The operations of spec §3, run on the JS thread up to the point where Redis is needed;
 //! the Redis part runs on tokio and comes back through the [`Outbox`].
 //!
-//! The hot tier holds references to the very JS arrays callers stored, so a hot hit is a
-//! lookup plus one `napi_get_reference_value`, with no conversion.
+//! Hot hits never get here: `index.js` serves them from its `Map` and reports them in
+//! batches ([`Core::touch`]); this side keeps the hot tier's policy (see `hot`).
 
 use std::sync::Arc;
 use std::time::Instant;
 
-use napi::bindgen_prelude::{Object, ObjectRef};
-use napi::{Env, JsString};
+use napi::JsString;
 
 use crate::config::Settings;
 use crate::error::{CacheError, Result};
-use crate::hot::{Generation, HotTier, Lookup};
+use crate::hot::{Generation, HotTier};
 use crate::js::{ClearOptions, Priority};
 use crate::lifecycle::Tasks;
 use crate::metrics::{Layer, Metric};
@@ -20,9 +19,6 @@ use crate::outbox::{Completion, Found, Outbox, Outcome};
 use crate::points::{self, utf16_len, Decoded, Encoded};
 use crate::batcher::{Batcher, Job};
 use crate::warm::{self, Body, Command, Warm};
-
-/// Values the hot tier owns; released explicitly with the JS thread's `Env`.
-type HotValue = ObjectRef<false>;
 
 /// The TS service's admission rule for `priority: "auto"` (compat).
 const AUTO_HOT_MAX_BYTES: usize = 10_000;
@@ -41,6 +37,16 @@ mod op {
     pub const HEALTH: f64 = 7.0;
     pub const FOUND_POINTS: f64 = 8.0;
     pub const BATCH_POINTS: f64 = 9.0;
+}
+
+/// What `setData` (or a promotion) did with the hot tier.
+pub enum Stored {
+    /// No data: nothing was started.
+    Nothing,
+    /// Written to Redis only.
+    Warm,
+    /// Admitted to the hot tier too; JS adds it to its `Map` and drops these evicted keys.
+    Hot(Vec<String>),
 }
 
 /// How `setData`'s value arrives: the JSON JS wrote, or canonical points to serialise later.
@@ -63,13 +69,15 @@ pub struct Drained {
     /// Decoded warm values, see [`points::encode`].
     pub points: Vec<f64>,
     pub strings: Vec<String>,
+    /// Keys the cleanup timer dropped from the hot tier; JS drops them from its `Map`.
+    pub expired: Vec<String>,
     /// Still busy: JS drains again on its next loop turn.
     pub again: bool,
 }
 
 pub struct Core {
     settings: Arc<Settings>,
-    hot: HotTier<HotValue>,
+    hot: HotTier,
     warm: Warm,
     batcher: Arc<Batcher>,
     outbox: Arc<Outbox>,
@@ -79,12 +87,6 @@ pub struct Core {
 
 fn elapsed_ms(since: Instant) -> f64 {
     since.elapsed().as_secs_f64() * 1000.0
-}
-
-fn release(env: &Env, values: Vec<HotValue>) {
-    for value in values {
-        let _ = value.unref(env);
-    }
 }
 
 impl Core {
@@ -105,27 +107,12 @@ impl Core {
         })
     }
 
-    fn lookup<'env>(&mut self, env: &'env Env, key: &str, started: Instant) -> Result<Option<Object<'env>>> {
-        match self.hot.get(key, Instant::now()) {
-            Lookup::Hit(value) => {
-                let value = value.get_value(env).map_err(|e| CacheError::Type(e.reason.clone()))?;
-                self.outbox.record(Metric::Get { layer: Layer::Hot, ms: elapsed_ms(started) });
-                Ok(Some(value))
-            }
-            Lookup::Expired(value) => {
-                release(env, vec![value]);
-                Ok(None)
-            }
-            Lookup::Miss => Ok(None),
-        }
-    }
-
-    /// A hot hit returns the stored array; otherwise the Redis read completes `id` later.
-    pub fn get<'env>(&mut self, env: &'env Env, id: u32, key: String) -> Result<Option<Object<'env>>> {
+    /// Starts the Redis read of a key JS does not hold (fresh) in its hot `Map`; the
+    /// result completes `id` later.
+    pub fn get(&mut self, id: u32, key: String) {
         let started = Instant::now();
-        if let Some(hit) = self.lookup(env, &key, started)? {
-            return Ok(Some(hit));
-        }
+        // Still in the policy means JS found it expired (spec §2: reading it deletes it).
+        self.hot.forget(&key);
         let issued = self.hot.generation();
         self.batcher.submit(Job {
             command: Command::Get(key.clone()),
@@ -144,21 +131,13 @@ impl Core {
                 }
             }),
         });
-        Ok(None)
     }
 
-    /// Stores `points` (already normalised by JS, `value` their serialisation). Returns
-    /// `false` when there was nothing to store. Refuses before changing anything.
-    pub fn set(
-        &mut self,
-        env: &Env,
-        id: u32,
-        key: String,
-        points: Option<(Object, u32)>,
-        value: Serialised,
-        priority: Priority,
-    ) -> Result<bool> {
-        let Some((points, count)) = points else { return Ok(false) };
+    /// Stores a value of `count` points (already normalised by JS, `value` their
+    /// serialisation); `count` is `None` when there was nothing to store. Refuses before
+    /// changing anything.
+    pub fn set(&mut self, id: u32, key: String, count: Option<u32>, value: Serialised, priority: Priority) -> Result<Stored> {
+        let Some(count) = count else { return Ok(Stored::Nothing) };
         let started = Instant::now();
         let limit = self.settings.max_value_bytes;
         let too_big = |bytes: usize| {
@@ -186,11 +165,10 @@ impl Core {
         };
         let to_hot =
             priority == Priority::Hot || (priority == Priority::Auto && small && count < AUTO_HOT_MAX_POINTS);
-        if to_hot {
-            let value = points.create_ref::<false>().map_err(|e| CacheError::Type(e.reason.clone()))?;
-            let released = self.hot.insert(key.clone(), value, Instant::now());
-            release(env, released);
-        }
+        let stored = match to_hot {
+            true => self.hot.insert(key.clone(), started).map_or(Stored::Warm, Stored::Hot),
+            false => Stored::Warm,
+        };
         let layer = if to_hot { Layer::Both } else { Layer::Warm };
         let strict = self.settings.strict_warm_writes;
         let ttl_secs = self.settings.warm_ttl_secs;
@@ -219,23 +197,15 @@ impl Core {
                 Completion { id, outcome }
             }),
         });
-        Ok(true)
+        Ok(stored)
     }
 
-    /// Hot values (or `None`) per key; when any is `None`, one completion for `id` follows.
-    pub fn batch<'env>(&mut self, env: &'env Env, id: u32, keys: Vec<String>) -> Result<Vec<Option<Object<'env>>>> {
+    /// Starts the Redis reads of the keys a batch did not find in JS's hot `Map`; one
+    /// completion for `id` follows.
+    pub fn batch(&mut self, id: u32, missing: Vec<String>) {
         let started = Instant::now();
-        let mut values = Vec::with_capacity(keys.len());
-        let mut missing = Vec::new();
-        for key in keys {
-            let hit = self.lookup(env, &key, started)?;
-            if hit.is_none() {
-                missing.push(key);
-            }
-            values.push(hit);
-        }
-        if missing.is_empty() {
-            return Ok(values);
+        for key in &missing {
+            self.hot.forget(key);
         }
         let issued = self.hot.generation();
         let chunk = self.settings.max_batch_size;
@@ -259,13 +229,10 @@ impl Core {
                 Completion { id, outcome: Outcome::Batch(items) }
             }),
         });
-        Ok(values)
     }
 
-    pub fn delete(&mut self, env: &Env, id: u32, key: String) {
-        if let Some(value) = self.hot.remove(&key) {
-            release(env, vec![value]);
-        }
+    pub fn delete(&mut self, id: u32, key: String) {
+        self.hot.remove(&key);
         self.batcher.submit(Job {
             command: Command::Del(key),
             deadline: Instant::now() + self.settings.command_timeout,
@@ -279,8 +246,8 @@ impl Core {
         });
     }
 
-    pub fn clear_all(&mut self, env: &Env, id: u32, options: ClearOptions) {
-        release(env, self.hot.clear());
+    pub fn clear_all(&mut self, id: u32, options: ClearOptions) {
+        self.hot.clear();
         let (warm, outbox, ttl) = (self.warm.clone(), self.outbox.clone(), self.settings.warm_ttl_secs);
         self.tasks.spawn(async move {
             let (outcome, metric) = match warm.clear(options.keep_younger_than, ttl).await {
@@ -308,24 +275,30 @@ impl Core {
         self.outbox.record(Metric::System { name: "health_status", value: if healthy { 1.0 } else { 0.0 } });
     }
 
-    /// JS parsed a ticket's JSON: `value` is the array, or `None` when it was not a JSON
-    /// array (a miss, compat). Promotes the value unless a newer write or delete won.
-    pub fn settle(&mut self, env: &Env, ticket: u32, value: Option<Object>) -> Result<()> {
+    /// JS built a ticket's value (`found`), or found it was not a JSON array (a miss,
+    /// compat). Promotes it unless a newer write or delete won; see [`Stored`].
+    pub fn settle(&mut self, ticket: u32, found: bool) -> Result<Stored> {
         let Some(ticket) = self.tickets.get(ticket as usize) else {
             return Err(CacheError::Range(format!("unknown ticket {ticket}")));
         };
         let (key, issued, started) = (ticket.key.clone(), ticket.issued, ticket.started);
-        let Some(value) = value else {
+        if !found {
             self.outbox.record(Metric::Get { layer: Layer::Miss, ms: elapsed_ms(started) });
-            return Ok(());
-        };
-        let value = value.create_ref::<false>().map_err(|e| CacheError::Type(e.reason.clone()))?;
-        match self.hot.promote(key, value, issued, Instant::now()) {
-            Ok(released) => release(env, released),
-            Err(unused) => release(env, vec![unused]),
+            return Ok(Stored::Nothing);
         }
         self.outbox.record(Metric::Get { layer: Layer::Warm, ms: elapsed_ms(started) });
-        Ok(())
+        Ok(self.hot.promote(key, issued, Instant::now()).map_or(Stored::Warm, Stored::Hot))
+    }
+
+    /// Hits JS served from its `Map` since the last drain: the policy sees each access,
+    /// and each reports its event (compat: `cache_get_success`, layer `hot`).
+    pub fn touch(&mut self, keys: Vec<String>) {
+        for key in keys {
+            self.hot.touch(&key);
+            // A Map lookup takes well under a microsecond: like the TS service's
+            // millisecond clock, the event reports 0.
+            self.outbox.record(Metric::Get { layer: Layer::Hot, ms: 0.0 });
+        }
     }
 
     /// Queues `found` for JS: returns the row kind (`points` or `json` when it must be
@@ -343,12 +316,12 @@ impl Core {
     }
 
     /// Results and up to `max_events` events queued since the last drain, for `index.js`.
-    pub fn drain(&mut self, env: &Env, max_events: usize) -> Drained {
+    pub fn drain(&mut self, max_events: usize) -> Drained {
         self.tickets.clear();
+        let mut expired = Vec::new();
         if self.outbox.take_cleanup_due() {
-            let expired = self.hot.remove_expired(Instant::now());
+            expired = self.hot.remove_expired(Instant::now());
             crate::metrics::Counters::add(&self.outbox.counters.cleaned, expired.len() as u64);
-            release(env, expired);
         }
         let (done, queued, again) = self.outbox.take(max_events);
         let mut out = Drained {
@@ -356,6 +329,7 @@ impl Core {
             events: Vec::new(),
             points: Vec::new(),
             strings: Vec::new(),
+            expired,
             again,
         };
         for Completion { id, outcome } in done {
@@ -410,10 +384,14 @@ impl Core {
         self.hot.len()
     }
 
+    pub fn hot_ttl(&self) -> std::time::Duration {
+        self.hot.ttl()
+    }
+
     /// Stops every task, empties the hot tier and releases the JS callback (spec §5).
-    pub fn destroy(mut self, env: &Env) {
+    pub fn destroy(mut self) {
         self.tasks.cancel();
-        release(env, self.hot.clear());
+        self.hot.clear();
         drop(self.outbox.shut());
     }
 }

@@ -1,11 +1,14 @@
-//! The hot tier: which keys stay in process memory, for how long, and which one leaves
-//! when it is full.
+//! The hot tier's policy: which keys stay in process memory, for how long, and which one
+//! leaves when it is full.
+//!
+//! The values themselves live in a JavaScript `Map` in `index.js`, so a hot hit never
+//! crosses N-API; this side only decides. JS reports its hits in batches ([`HotTier::touch`])
+//! and applies every decision synchronously: each call that adds a key returns the keys
+//! that left, so the two sides always hold the same keys.
 //!
 //! Eviction is quick_cache's S3-FIFO-style policy: O(1) per operation and, on skewed
 //! workloads, at least the hit rate of the TypeScript service's O(n) lowest-access-count
-//! scan (checked by a test below). The tier only decides; it never frees a value itself.
-//! Every value that leaves is handed back to the caller, because releasing a JavaScript
-//! reference needs the JS thread's `Env`.
+//! scan (checked by a test below).
 
 use std::time::{Duration, Instant};
 
@@ -15,40 +18,32 @@ use quick_cache::{unsync::Cache, DefaultHashBuilder, Lifecycle, UnitWeighter};
 /// may still be promoted.
 pub type Generation = u64;
 
-pub struct Entry<V> {
-    value: V,
+pub struct Entry {
     written_at: Instant,
     generation: Generation,
 }
 
-/// Collects what the policy evicts during one insert.
+/// Collects the keys the policy evicts during one insert.
 #[derive(Clone, Copy, Default)]
 pub struct Evictions;
 
-impl<V> Lifecycle<String, Entry<V>> for Evictions {
-    type RequestState = Vec<V>;
+impl Lifecycle<String, Entry> for Evictions {
+    type RequestState = Vec<String>;
 
-    fn on_evict(&self, state: &mut Vec<V>, _key: String, entry: Entry<V>) {
-        state.push(entry.value);
+    fn on_evict(&self, state: &mut Vec<String>, key: String, _entry: Entry) {
+        state.push(key);
     }
 }
 
-pub enum Lookup<'a, V> {
-    Hit(&'a V),
-    Miss,
-    /// The entry had outlived its TTL and was removed; its value must be released.
-    Expired(V),
-}
-
-pub struct HotTier<V> {
-    entries: Option<Cache<String, Entry<V>, UnitWeighter, DefaultHashBuilder, Evictions>>,
+pub struct HotTier {
+    entries: Option<Cache<String, Entry, UnitWeighter, DefaultHashBuilder, Evictions>>,
     ttl: Duration,
     generation: Generation,
     /// Last delete/clear: a Redis read issued before it must not resurrect old data.
     invalidated_at: Generation,
 }
 
-impl<V> HotTier<V> {
+impl HotTier {
     pub fn new(capacity: usize, ttl: Duration) -> Self {
         let entries = (capacity > 0).then(|| {
             Cache::with(capacity, capacity as u64, UnitWeighter, DefaultHashBuilder::default(), Evictions)
@@ -60,84 +55,75 @@ impl<V> HotTier<V> {
         self.entries.as_ref().map_or(0, |c| c.len())
     }
 
+    pub fn ttl(&self) -> Duration {
+        self.ttl
+    }
+
     pub fn generation(&self) -> Generation {
         self.generation
     }
 
-    fn expired(&self, entry: &Entry<V>, now: Instant) -> bool {
+    fn expired(&self, entry: &Entry, now: Instant) -> bool {
         now.saturating_duration_since(entry.written_at) > self.ttl
     }
 
-    pub fn get(&mut self, key: &str, now: Instant) -> Lookup<'_, V> {
-        let Some(cache) = self.entries.as_mut() else { return Lookup::Miss };
-        match cache.peek(key) {
-            None => return Lookup::Miss,
-            Some(entry) if now.saturating_duration_since(entry.written_at) > self.ttl => {
-                return match cache.remove(key) {
-                    Some((_, entry)) => Lookup::Expired(entry.value),
-                    None => Lookup::Miss,
-                };
-            }
-            Some(_) => {}
-        }
-        match cache.get(key) {
-            Some(entry) => Lookup::Hit(&entry.value),
-            None => Lookup::Miss,
+    /// Records a hit JS served; `false` when the key is not (or no longer) in the tier.
+    pub fn touch(&mut self, key: &str) -> bool {
+        self.entries.as_mut().is_some_and(|c| c.get(key).is_some())
+    }
+
+    /// Drops a key JS found expired; unlike [`HotTier::remove`] this is no invalidation.
+    pub fn forget(&mut self, key: &str) {
+        if let Some(cache) = self.entries.as_mut() {
+            cache.remove(key);
         }
     }
 
-    /// Writes `value` under `key`; returns the values that left the tier (the replaced one
-    /// and any evicted), or `value` itself when the tier is disabled.
-    pub fn insert(&mut self, key: String, value: V, now: Instant) -> Vec<V> {
+    /// Admits `key`, written now. `None` when the tier is disabled; otherwise the keys
+    /// that left to make room (the key itself, when replaced, stays).
+    pub fn insert(&mut self, key: String, now: Instant) -> Option<Vec<String>> {
         self.generation += 1;
         let generation = self.generation;
-        let Some(cache) = self.entries.as_mut() else { return vec![value] };
-        let entry = Entry { value, written_at: now, generation };
+        let cache = self.entries.as_mut()?;
+        let entry = Entry { written_at: now, generation };
         if let Some(mut slot) = cache.peek_mut(key.as_str()) {
-            let old = std::mem::replace(&mut *slot, entry);
-            return vec![old.value];
+            *slot = entry;
+            return Some(Vec::new());
         }
         let mut evicted = Vec::new();
         cache.insert_with_lifecycle(key, entry, &mut evicted);
-        evicted
+        Some(evicted)
     }
 
-    /// Inserts a value read from Redis by a request issued at `issued`, unless the key
-    /// was written, deleted or cleared since; then the value comes back as `Err`.
-    pub fn promote(
-        &mut self,
-        key: String,
-        value: V,
-        issued: Generation,
-        now: Instant,
-    ) -> Result<Vec<V>, V> {
+    /// [`HotTier::insert`] for a value read from Redis by a request issued at `issued`,
+    /// unless the key was written, deleted or cleared since (then `None`).
+    pub fn promote(&mut self, key: String, issued: Generation, now: Instant) -> Option<Vec<String>> {
         let newer = self
             .entries
             .as_ref()
             .and_then(|c| c.peek(key.as_str()))
             .is_some_and(|e| e.generation > issued && !self.expired(e, now));
         if newer || self.invalidated_at > issued {
-            return Err(value);
+            return None;
         }
-        Ok(self.insert(key, value, now))
+        self.insert(key, now)
     }
 
-    pub fn remove(&mut self, key: &str) -> Option<V> {
+    pub fn remove(&mut self, key: &str) {
         self.generation += 1;
         self.invalidated_at = self.generation;
-        self.entries.as_mut()?.remove(key).map(|(_, e)| e.value)
+        self.forget(key);
     }
 
-    pub fn clear(&mut self) -> Vec<V> {
+    pub fn clear(&mut self) {
         self.generation += 1;
         self.invalidated_at = self.generation;
-        match self.entries.as_mut() {
-            Some(cache) => cache.drain().map(|(_, e)| e.value).collect(),
-            None => Vec::new(),
+        if let Some(cache) = self.entries.as_mut() {
+            cache.clear();
         }
     }
 
-    pub fn remove_expired(&mut self, now: Instant) -> Vec<V> {
+    pub fn remove_expired(&mut self, now: Instant) -> Vec<String> {
         let ttl = self.ttl;
         let Some(cache) = self.entries.as_mut() else { return Vec::new() };
         let stale: Vec<String> = cache
@@ -145,7 +131,10 @@ impl<V> HotTier<V> {
             .filter(|(_, e)| now.saturating_duration_since(e.written_at) > ttl)
             .map(|(k, _)| k.clone())
             .collect();
-        stale.iter().filter_map(|k| cache.remove(k.as_str())).map(|(_, e)| e.value).collect()
+        for key in &stale {
+            cache.remove(key.as_str());
+        }
+        stale
     }
 }
 
@@ -161,30 +150,30 @@ mod tests {
     const TTL: Duration = Duration::from_secs(3600);
 
     #[test]
-    fn hit_miss_expiry_and_release() {
+    fn insert_touch_forget_and_expiry() {
         let t0 = Instant::now();
         let mut hot = HotTier::new(10, Duration::from_millis(100));
-        assert!(hot.insert("a".into(), 1, t0).is_empty());
-        assert!(matches!(hot.get("a", t0 + Duration::from_millis(100)), Lookup::Hit(1)));
-        assert!(matches!(hot.get("a", t0 + Duration::from_millis(101)), Lookup::Expired(1)));
-        assert!(matches!(hot.get("a", t0), Lookup::Miss));
-        assert_eq!(hot.insert("b".into(), 2, t0), Vec::<i32>::new());
-        assert_eq!(hot.insert("b".into(), 3, t0), vec![2], "a replaced value is handed back");
-        assert_eq!(hot.remove_expired(t0 + Duration::from_secs(1)), vec![3]);
+        assert_eq!(hot.insert("a".into(), t0), Some(vec![]));
+        assert!(hot.touch("a"));
+        assert_eq!(hot.insert("a".into(), t0), Some(vec![]), "a replaced key stays");
+        hot.forget("a");
+        assert!(!hot.touch("a"));
+        hot.insert("b".into(), t0);
+        assert_eq!(hot.remove_expired(t0 + Duration::from_millis(50)), Vec::<String>::new());
+        assert_eq!(hot.remove_expired(t0 + Duration::from_secs(1)), vec!["b".to_string()]);
         assert_eq!(hot.len(), 0);
     }
 
     #[test]
-    fn never_exceeds_capacity_and_hands_back_every_value() {
+    fn never_exceeds_capacity_and_reports_every_key_that_leaves() {
         let t0 = Instant::now();
         let mut hot = HotTier::new(50, TTL);
-        let mut released = 0;
+        let mut left = 0;
         for i in 0..1000 {
-            released += hot.insert(format!("k{i}"), i, t0).len();
+            left += hot.insert(format!("k{i}"), t0).map_or(0, |evicted| evicted.len());
             assert!(hot.len() <= 50);
         }
-        released += hot.clear().len();
-        assert_eq!(released, 1000, "every inserted value leaves exactly once");
+        assert_eq!(left + hot.len(), 1000, "every key is either still in or reported as evicted");
     }
 
     #[test]
@@ -192,25 +181,24 @@ mod tests {
         let t0 = Instant::now();
         let mut hot = HotTier::new(10, TTL);
         let issued = hot.generation();
-        hot.insert("k".into(), "new", t0);
-        assert_eq!(hot.promote("k".into(), "old", issued, t0).unwrap_err(), "old");
+        hot.insert("k".into(), t0);
+        assert_eq!(hot.promote("k".into(), issued, t0), None);
 
         let issued = hot.generation();
         hot.remove("k");
-        assert!(hot.promote("k".into(), "old", issued, t0).is_err());
+        assert_eq!(hot.promote("k".into(), issued, t0), None);
 
         let issued = hot.generation();
-        assert!(hot.promote("k".into(), "fresh", issued, t0).is_ok());
-        assert!(matches!(hot.get("k", t0), Lookup::Hit(&"fresh")));
+        assert_eq!(hot.promote("k".into(), issued, t0), Some(vec![]));
+        assert!(hot.touch("k"));
     }
 
     #[test]
     fn disabled_tier_keeps_nothing() {
         let mut hot = HotTier::new(0, TTL);
-        assert_eq!(hot.insert("a".into(), 1, Instant::now()), vec![1]);
-        assert!(matches!(hot.get("a", Instant::now()), Lookup::Miss));
+        assert_eq!(hot.insert("a".into(), Instant::now()), None);
+        assert!(!hot.touch("a"));
     }
-
     /// The TypeScript service's policy: evict the lowest access count, ties to the oldest write.
     struct ScanLfu {
         entries: HashMap<u64, (u64, u64)>,
@@ -252,10 +240,10 @@ mod tests {
         for _ in 0..requests {
             let key = zipf.sample(&mut rng) as u64;
             let name = key.to_string();
-            if matches!(ours.get(&name, t0), Lookup::Hit(_)) {
+            if ours.touch(&name) {
                 our_hits += 1;
             } else {
-                ours.insert(name, (), t0);
+                ours.insert(name, t0);
             }
             if theirs.get(key) {
                 their_hits += 1;

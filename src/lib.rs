@@ -15,12 +15,12 @@ mod warm;
 
 use std::sync::Arc;
 
-use napi::bindgen_prelude::{Float64Array, Function, Object, ObjectFinalize};
+use napi::bindgen_prelude::{Either, Float64Array, Function, ObjectFinalize};
 use napi::{Env, JsString, Unknown};
 use napi_derive::napi;
 use tokio_util::sync::CancellationToken;
 
-use crate::cache::{Core, Serialised};
+use crate::cache::{Core, Serialised, Stored};
 use crate::config::Settings;
 use crate::error::CacheError;
 use crate::lifecycle::Tasks;
@@ -38,8 +38,24 @@ pub struct Drained {
     /// Decoded warm values: `[count, ...count × [symbol, p, v, t, c, cp]]` (NaN: absent).
     pub points: Float64Array,
     pub strings: Vec<String>,
+    /// Keys the cleanup timer dropped from the hot tier.
+    pub expired: Vec<String>,
     /// Still busy: drain again on the next loop turn (the wake stays armed until then).
     pub again: bool,
+}
+
+#[napi(object)]
+pub struct NativeLimits {
+    pub hot_ttl_ms: f64,
+    pub max_pending_metrics: f64,
+}
+
+fn to_js(stored: Stored) -> Either<bool, Vec<String>> {
+    match stored {
+        Stored::Nothing => Either::A(false),
+        Stored::Warm => Either::A(true),
+        Stored::Hot(evicted) => Either::B(evicted),
+    }
 }
 
 /// The counters of spec §5.
@@ -75,12 +91,13 @@ impl NativeStreamCache {
         points: Unknown<'a>,
         value: Result<Serialised<'a>, CacheError>,
         priority: Unknown,
-    ) -> napi::Result<bool> {
+    ) -> napi::Result<Either<bool, Vec<String>>> {
         let key = js::key(key, "key").map_err(|e| e.throw(env))?;
         let priority = js::priority(priority).map_err(|e| e.throw(env))?;
         let points = js::points(points).map_err(|e| e.throw(env))?;
         let value = value.map_err(|e| e.throw(env))?;
-        self.core(env)?.set(env, id, key, points, value, priority).map_err(|e| e.throw(env))
+        let count = points.map(|(_, count)| count);
+        self.core(env)?.set(id, key, count, value, priority).map(to_js).map_err(|e| e.throw(env))
     }
 }
 
@@ -104,28 +121,25 @@ impl NativeStreamCache {
         Ok(NativeStreamCache { core: Some(core), outbox })
     }
 
-    /// The hot value, or `null` after starting a Redis read that completes `id`.
+    /// Starts the Redis read of a key the JS hot `Map` does not hold; completes `id`.
     #[napi(catch_unwind)]
-    pub fn get<'env>(&mut self, env: &'env Env, id: u32, key: Unknown) -> napi::Result<Option<Object<'env>>> {
+    pub fn get(&mut self, env: &Env, id: u32, key: Unknown) -> napi::Result<()> {
         let key = js::key(key, "key").map_err(|e| e.throw(env))?;
-        self.core(env)?.get(env, id, key).map_err(|e| e.throw(env))
+        self.core(env)?.get(id, key);
+        Ok(())
     }
 
     /// `get` after checking `since`, for `getDataSince`.
     #[napi(catch_unwind)]
-    pub fn get_since<'env>(
-        &mut self,
-        env: &'env Env,
-        id: u32,
-        key: Unknown,
-        since: Unknown,
-    ) -> napi::Result<Option<Object<'env>>> {
+    pub fn get_since(&mut self, env: &Env, id: u32, key: Unknown, since: Unknown) -> napi::Result<()> {
         let key = js::key(key, "key").map_err(|e| e.throw(env))?;
         js::since(since).map_err(|e| e.throw(env))?;
-        self.core(env)?.get(env, id, key).map_err(|e| e.throw(env))
+        self.core(env)?.get(id, key);
+        Ok(())
     }
 
-    /// Returns `true` when a write for `id` was started, `false` when there was no data.
+    /// `false` when there was no data; otherwise a write for `id` started, and the result
+    /// is `true`, or the evicted keys when the value entered the hot tier.
     #[napi(catch_unwind)]
     pub fn set(
         &mut self,
@@ -135,13 +149,14 @@ impl NativeStreamCache {
         points: Unknown,
         json: JsString,
         priority: Unknown,
-    ) -> napi::Result<bool> {
+    ) -> napi::Result<Either<bool, Vec<String>>> {
         self.store(env, id, key, points, Ok(Serialised::Json(json)), priority)
     }
 
     /// `set` for canonical points, handed over as rows `[symbol, p, v, t, c, cp]` (NaN:
     /// absent) and their symbols; the JSON is written off the JS thread.
     #[napi(catch_unwind)]
+    #[allow(clippy::too_many_arguments)] // the JS call's arguments, one each
     pub fn set_points(
         &mut self,
         env: &Env,
@@ -151,29 +166,30 @@ impl NativeStreamCache {
         rows: &[f64],
         symbols: Vec<String>,
         priority: Unknown,
-    ) -> napi::Result<bool> {
+    ) -> napi::Result<Either<bool, Vec<String>>> {
         let encoded = Encoded::new(rows.to_vec(), symbols).map(Serialised::Points);
         self.store(env, id, key, points, encoded, priority)
     }
 
-    /// Hot values per key (`null` for the rest, which `id` completes later).
+    /// Starts the Redis reads of the keys a batch did not find in the JS hot `Map`.
     #[napi(catch_unwind)]
-    pub fn batch<'env>(&mut self, env: &'env Env, id: u32, keys: Unknown) -> napi::Result<Vec<Option<Object<'env>>>> {
+    pub fn batch(&mut self, env: &Env, id: u32, keys: Unknown) -> napi::Result<()> {
         let keys = js::keys(keys).map_err(|e| e.throw(env))?;
-        self.core(env)?.batch(env, id, keys).map_err(|e| e.throw(env))
+        self.core(env)?.batch(id, keys);
+        Ok(())
     }
 
     #[napi(catch_unwind)]
     pub fn delete(&mut self, env: &Env, id: u32, key: Unknown) -> napi::Result<()> {
         let key = js::key(key, "key").map_err(|e| e.throw(env))?;
-        self.core(env)?.delete(env, id, key);
+        self.core(env)?.delete(id, key);
         Ok(())
     }
 
     #[napi(catch_unwind)]
     pub fn clear_all(&mut self, env: &Env, id: u32, options: Unknown) -> napi::Result<()> {
         let options = js::clear_options(options).map_err(|e| e.throw(env))?;
-        self.core(env)?.clear_all(env, id, options);
+        self.core(env)?.clear_all(id, options);
         Ok(())
     }
 
@@ -189,21 +205,28 @@ impl NativeStreamCache {
         Ok(())
     }
 
-    /// Answers a `FOUND` row: the parsed array, or `null` when it was not a JSON array.
+    /// Answers a `FOUND` row: whether it held a JSON array. Returns the evicted keys when
+    /// the value entered the hot tier, `false` otherwise.
     #[napi(catch_unwind)]
-    pub fn settle(&mut self, env: &Env, ticket: u32, value: Option<Object>) -> napi::Result<()> {
-        self.core(env)?.settle(env, ticket, value).map_err(|e| e.throw(env))
+    pub fn settle(&mut self, env: &Env, ticket: u32, found: bool) -> napi::Result<Either<bool, Vec<String>>> {
+        self.core(env)?.settle(ticket, found).map(to_js).map_err(|e| e.throw(env))
     }
 
-    /// Every queued result and at most `max_events` metric events.
+    /// Reports the hot hits JS served (`touched`), then hands over every queued result
+    /// and at most `max_events` metric events.
     #[napi(catch_unwind)]
-    pub fn drain(&mut self, env: &Env, max_events: u32) -> napi::Result<Drained> {
-        let drained = self.core(env)?.drain(env, max_events as usize);
+    pub fn drain(&mut self, env: &Env, max_events: u32, touched: Option<Vec<String>>) -> napi::Result<Drained> {
+        let core = self.core(env)?;
+        if let Some(keys) = touched {
+            core.touch(keys);
+        }
+        let drained = core.drain(max_events as usize);
         Ok(Drained {
             ops: Float64Array::new(drained.ops),
             events: Float64Array::new(drained.events),
             points: Float64Array::new(drained.points),
             strings: drained.strings,
+            expired: drained.expired,
             again: drained.again,
         })
     }
@@ -223,6 +246,17 @@ impl NativeStreamCache {
         Counters::add(&c.dropped, dropped as u64);
     }
 
+    /// Settings the JS side needs: its `Map` applies the hot TTL, and bounds the hits it
+    /// queues like the metric queue.
+    #[napi(catch_unwind)]
+    pub fn limits(&self, env: &Env) -> napi::Result<NativeLimits> {
+        let core = self.core.as_ref().ok_or_else(|| CacheError::Destroyed.throw(env))?;
+        Ok(NativeLimits {
+            hot_ttl_ms: core.hot_ttl().as_secs_f64() * 1000.0,
+            max_pending_metrics: self.outbox.max_events() as f64,
+        })
+    }
+
     #[napi(catch_unwind)]
     pub fn stats(&self) -> NativeStats {
         let c = &self.outbox.counters;
@@ -240,17 +274,17 @@ impl NativeStreamCache {
 
     /// Idempotent; after it returns no result or event reaches JS again.
     #[napi(catch_unwind)]
-    pub fn destroy(&mut self, env: &Env) {
+    pub fn destroy(&mut self) {
         if let Some(core) = self.core.take() {
-            core.destroy(env);
+            core.destroy();
         }
     }
 }
 
 impl ObjectFinalize for NativeStreamCache {
     /// Garbage-collected without `destroy()`: stop the tasks and free the hot tier.
-    fn finalize(mut self, env: Env) -> napi::Result<()> {
-        self.destroy(&env);
+    fn finalize(mut self, _env: Env) -> napi::Result<()> {
+        self.destroy();
         Ok(())
     }
 }

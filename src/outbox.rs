@@ -196,6 +196,10 @@ impl Outbox {
         (done, events, again)
     }
 
+    pub fn max_events(&self) -> usize {
+        self.max_events
+    }
+
     pub fn pending_events(&self) -> usize {
         lock(&self.queues).events.len()
     }

@@ -8,7 +8,6 @@
 //! always exactly what `JSON.stringify` / `JSON.parse` would give.
 
 use std::fmt;
-use std::fmt::Write as _;
 
 use serde::de::{self, Deserialize, Deserializer, MapAccess, Visitor};
 
@@ -94,7 +93,7 @@ impl Encoded {
     /// Checks what JS sent, since a caller could reach the binding directly.
     pub fn new(rows: Vec<f64>, symbols: Vec<String>) -> crate::error::Result<Encoded> {
         let bad = |why: &str| Err(CacheError::Type(format!("encoded points: {why}")));
-        if rows.len() % POINT_STRIDE != 0 {
+        if !rows.len().is_multiple_of(POINT_STRIDE) {
             return bad("row length is not a multiple of 6");
         }
         for row in rows.chunks_exact(POINT_STRIDE) {
@@ -128,32 +127,49 @@ impl Encoded {
     /// Exactly `JSON.stringify` of the points.
     pub fn to_json(&self) -> String {
         let mut out = String::with_capacity(self.len() * 96 + 2);
-        let mut number = ryu_js::Buffer::new();
-        let mut field = |out: &mut String, name: &str, n: f64| {
-            let _ = write!(out, ",\"{name}\":");
-            out.push_str(number.format_finite(n));
-        };
+        let mut numbers = Numbers::default();
         out.push('[');
         for (i, row) in self.rows.chunks_exact(POINT_STRIDE).enumerate() {
-            if i > 0 {
-                out.push(',');
-            }
-            out.push_str("{\"s\":\"");
+            out.push_str(if i > 0 { ",{\"s\":\"" } else { "{\"s\":\"" });
             out.push_str(&self.symbols[row[0] as usize]);
-            out.push('"');
-            field(&mut out, "p", row[1]);
-            field(&mut out, "v", row[2]);
-            field(&mut out, "t", row[3]);
+            out.push_str("\",\"p\":");
+            numbers.write(&mut out, row[1]);
+            out.push_str(",\"v\":");
+            numbers.write(&mut out, row[2]);
+            out.push_str(",\"t\":");
+            numbers.write(&mut out, row[3]);
             if !row[4].is_nan() {
-                field(&mut out, "c", row[4]);
+                out.push_str(",\"c\":");
+                numbers.write(&mut out, row[4]);
             }
             if !row[5].is_nan() {
-                field(&mut out, "cp", row[5]);
+                out.push_str(",\"cp\":");
+                numbers.write(&mut out, row[5]);
             }
             out.push('}');
         }
         out.push(']');
         out
+    }
+}
+
+/// `Number.prototype.toString` of finite doubles. Integers below 2^53 (volumes,
+/// timestamps) print the same as an i64, and itoa does that several times faster than ryu.
+#[derive(Default)]
+struct Numbers {
+    floats: ryu_js::Buffer,
+    integers: itoa::Buffer,
+}
+
+impl Numbers {
+    const EXACT_INTEGERS: f64 = 9_007_199_254_740_992.0;
+
+    fn write(&mut self, out: &mut String, n: f64) {
+        if n.fract() == 0.0 && n.abs() < Self::EXACT_INTEGERS {
+            out.push_str(self.integers.format(n as i64));
+        } else {
+            out.push_str(self.floats.format_finite(n));
+        }
     }
 }
 
@@ -266,11 +282,11 @@ mod tests {
 
     #[test]
     fn encoded_points_serialise_like_json_stringify() {
-        let rows = vec![0.0, 189.98, 1200.0, 1_764_000_000_000.0, -0.0, f64::NAN, 1.0, 1e21, 5e-7, 0.1 + 0.2, f64::NAN, -1.5];
+        let rows = vec![0.0, 189.98, 1200.0, 1_764_000_000_000.0, -0.0, f64::NAN, 1.0, 1e21, 5e-7, 0.1 + 0.2, f64::NAN, -3.0];
         let encoded = Encoded::new(rows, vec!["AAPL".into(), "B é".into()]);
         let json = encoded.as_ref().map(Encoded::to_json).unwrap_or_default();
-        // Node: JSON.stringify([{s:"AAPL",p:189.98,v:1200,t:1764000000000,c:-0},{s:"B é",p:1e21,v:5e-7,t:0.1+0.2,cp:-1.5}])
-        let expected = r#"[{"s":"AAPL","p":189.98,"v":1200,"t":1764000000000,"c":0},{"s":"B é","p":1e+21,"v":5e-7,"t":0.30000000000000004,"cp":-1.5}]"#;
+        // Node: JSON.stringify([{s:"AAPL",p:189.98,v:1200,t:1764000000000,c:-0},{s:"B é",p:1e21,v:5e-7,t:0.1+0.2,cp:-3}])
+        let expected = r#"[{"s":"AAPL","p":189.98,"v":1200,"t":1764000000000,"c":0},{"s":"B é","p":1e+21,"v":5e-7,"t":0.30000000000000004,"cp":-3}]"#;
         assert_eq!(json, expected);
         assert!(encoded.as_ref().is_ok_and(|e| e.max_json_len() >= utf16_len(expected)));
         assert_eq!(utf16_len(expected), expected.chars().count());

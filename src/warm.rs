@@ -42,10 +42,12 @@ pub enum Body {
 impl Command {
     /// Writes out a `Body::Points`, so the pipeline can send it.
     pub fn serialise(&mut self) {
-        if let Command::Set { body: body @ Body::Points(_), .. } = self {
-            if let Body::Points(points) = body {
-                *body = Body::Json(points.to_json());
-            }
+        if let Command::Set { body, .. } = self {
+            let json = match body {
+                Body::Points(points) => points.to_json(),
+                Body::Json(_) => return,
+            };
+            *body = Body::Json(json);
         }
     }
 
