@@ -42,6 +42,8 @@ export declare class NativeStreamCache {
    * and at most `max_events` metric events.
    */
   drain(maxEvents: number, touched?: Array<string> | undefined | null): Drained
+  /** Sends the Redis commands the operations since the last flush queued (`Batcher`). */
+  flush(): void
   /** `true` while any operation is pending; see `Outbox::keep_alive`. */
   keepAlive(on: boolean): void
   /** What the JS delivery loop did with the last drain's events. */

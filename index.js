@@ -25,6 +25,7 @@ const OP = {
   HEALTH: 7,
   FOUND_POINTS: 8,
   BATCH_POINTS: 9,
+  EVICTED: 10,
 }
 const OP_STRIDE = 4
 const EVENT_STRIDE = 7
@@ -281,6 +282,7 @@ class StreamCache {
   #destroyed = false
   #eventsPerDrain = 1
   #drainScheduled = false
+  #flushQueued = false
   // The hot tier's values: key → { value, expires }. Rust decides which keys stay (see
   // src/hot.rs); every call that admits a key returns the keys that left.
   #hot = new Map()
@@ -337,10 +339,19 @@ class StreamCache {
     return this.#nextId
   }
 
+  // Every operation that queued Redis work waits here, so this is where its flush is
+  // scheduled: one microtask after the first, so the whole burst shares one pipeline.
   #wait(id, extra) {
     if (this.#pending.size === 0) {
       busy.add(this)
       this.#native.keepAlive(true)
+    }
+    if (!this.#flushQueued) {
+      this.#flushQueued = true
+      queueMicrotask(() => {
+        this.#flushQueued = false
+        if (!this.#destroyed) this.#native.flush()
+      })
     }
     return new Promise((resolve, reject) => {
       this.#pending.set(id, extra ? { resolve, reject, ...extra } : { resolve, reject })
@@ -526,7 +537,8 @@ class StreamCache {
     const { ops, events, points, strings, again } = drained
     for (const key of drained.expired) this.#hot.delete(key)
     for (let i = 0; i < ops.length; i += OP_STRIDE) {
-      this.#settle(ops[i], ops[i + 1], ops[i + 2], ops[i + 3], points, strings)
+      if (ops[i + 1] === OP.EVICTED) this.#hot.delete(strings[ops[i + 2]])
+      else this.#settle(ops[i], ops[i + 1], ops[i + 2], ops[i + 3], points, strings)
     }
     if (events.length > 0) this.#deliver(events, strings)
     if (again) this.#scheduleDrain()
@@ -542,20 +554,29 @@ class StreamCache {
       case OP.MISS:
         this.#finish(id)
         return p.resolve(null)
-      case OP.FOUND:
-      case OP.FOUND_POINTS: {
+      case OP.FOUND: {
         this.#finish(id)
-        const value = kind === OP.FOUND ? parseArray(strings[a]) : buildPoints(points, a, strings)
+        const value = parseArray(strings[a])
         this.#admit(p.key, value, this.#native.settle(b, value !== null))
         return p.resolve(value)
       }
-      case OP.BATCH_ITEM:
+      case OP.FOUND_POINTS: {
+        this.#finish(id)
+        const value = buildPoints(points, a, strings)
+        if (b === 1) this.#admit(p.key, value, [])
+        return p.resolve(value)
+      }
+      case OP.BATCH_ITEM: {
+        const key = p.missing[p.next++]
+        const value = a >= 0 ? parseArray(strings[a]) : null
+        if (a >= 0) this.#admit(key, value, this.#native.settle(b, value !== null))
+        put(p.result, key, value)
+        return
+      }
       case OP.BATCH_POINTS: {
         const key = p.missing[p.next++]
-        let value = null
-        if (kind === OP.BATCH_POINTS) value = buildPoints(points, a, strings)
-        else if (a >= 0) value = parseArray(strings[a])
-        if (b >= 0) this.#admit(key, value, this.#native.settle(b, value !== null))
+        const value = buildPoints(points, a, strings)
+        if (b === 1) this.#admit(key, value, [])
         put(p.result, key, value)
         return
       }

@@ -1,9 +1,10 @@
-//! Coalesces the warm-tier commands issued between two Redis round trips into one
-//! pipeline: with 64 operations in flight, one write, one read, one timer and one wake-up
-//! of the JS thread serve them all, where a task per operation paid each 64 times.
+//! Coalesces the warm-tier commands of a burst of operations into one pipeline: with 64
+//! operations in flight, one write, one read, one timer and one wake-up of the JS thread
+//! serve them all, where a task per operation paid each 64 times.
 //!
-//! Each pipeline goes out as soon as it is built, in its own task, so a slow reply never
-//! holds back the next pipeline; each is bounded by the deadline of its oldest command.
+//! One pipeline is in flight at a time; what arrives meanwhile forms the next one. Each
+//! pipeline is bounded by the deadline of its oldest command, so no operation waits longer
+//! than its own `commandTimeout` behind a stalled server.
 
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -12,7 +13,7 @@ use redis::Value;
 use tokio::sync::Notify;
 
 use crate::error::Result;
-use crate::lifecycle::{Spawner, Tasks};
+use crate::lifecycle::Tasks;
 use crate::metrics::Metric;
 use crate::outbox::{lock, Completion, Outbox};
 use crate::warm::{Command, Warm};
@@ -36,24 +37,25 @@ impl Batcher {
     /// Starts the loop that sends the queued commands; it ends with `tasks`.
     pub fn start(warm: Warm, outbox: Arc<Outbox>, tasks: &Tasks) -> Arc<Batcher> {
         let batcher = Arc::new(Batcher { queue: Mutex::new(Vec::new()), ready: Notify::new() });
-        tasks.spawn(run(batcher.clone(), warm, outbox, tasks.spawner()));
+        tasks.spawn(run(batcher.clone(), warm, outbox));
         batcher
     }
 
+    /// Queues a job; it goes out at the next [`Batcher::flush`].
     pub fn submit(&self, job: Job) {
-        let was_empty = {
-            let mut queue = lock(&self.queue);
-            queue.push(job);
-            queue.len() == 1
-        };
-        // The loop drains until empty before it waits, so only the first job must wake it.
-        if was_empty {
+        lock(&self.queue).push(job);
+    }
+
+    /// Sends what is queued. JS calls this once per burst of operations (a microtask after
+    /// the first), so a burst shares one pipeline instead of racing the loop job by job.
+    pub fn flush(&self) {
+        if !lock(&self.queue).is_empty() {
             self.ready.notify_one();
         }
     }
 }
 
-async fn run(batcher: Arc<Batcher>, warm: Warm, outbox: Arc<Outbox>, spawner: Spawner) {
+async fn run(batcher: Arc<Batcher>, warm: Warm, outbox: Arc<Outbox>) {
     loop {
         batcher.ready.notified().await;
         loop {
@@ -64,11 +66,8 @@ async fn run(batcher: Arc<Batcher>, warm: Warm, outbox: Arc<Outbox>, spawner: Sp
                 job.command.serialise();
             }
             let pipe = warm.pipeline(jobs.iter().map(|job| &job.command));
-            let (warm, outbox) = (warm.clone(), outbox.clone());
-            spawner.spawn(async move {
-                let replies = warm.send(pipe, deadline).await;
-                finish(jobs, replies, &warm, &outbox);
-            });
+            let replies = warm.send(pipe, deadline).await;
+            finish(jobs, replies, &warm, &outbox);
         }
     }
 }

@@ -37,6 +37,7 @@ mod op {
     pub const HEALTH: f64 = 7.0;
     pub const FOUND_POINTS: f64 = 8.0;
     pub const BATCH_POINTS: f64 = 9.0;
+    pub const EVICTED: f64 = 10.0;
 }
 
 /// What `setData` (or a promotion) did with the hot tier.
@@ -301,16 +302,28 @@ impl Core {
         }
     }
 
-    /// Queues `found` for JS: returns the row kind (`points` or `json` when it must be
-    /// parsed), where its data is, and its ticket for `settle`.
-    fn ticket(&mut self, found: Found, out: &mut Drained, kinds: (f64, f64)) -> [f64; 3] {
-        self.tickets.push(Ticket { key: found.key, issued: found.issued, started: found.started });
-        let ticket = (self.tickets.len() - 1) as f64;
-        match found.value {
-            Decoded::Points(p) => [kinds.0, points::encode(p, &mut out.points, &mut out.strings), ticket],
+    /// Appends the rows of one value Redis returned. Decoded points are promoted right
+    /// here: `[id, points kind, offset, 1 if admitted]`, then one `EVICTED` row per key that
+    /// left. JSON that JS must parse gets a ticket for `settle` instead: `[id, json kind,
+    /// string, ticket]`.
+    fn found_rows(&mut self, id: f64, found: Found, out: &mut Drained, kinds: (f64, f64)) {
+        let Found { key, value, issued, started } = found;
+        match value {
+            Decoded::Points(p) => {
+                let at = points::encode(p, &mut out.points, &mut out.strings);
+                self.outbox.record(Metric::Get { layer: Layer::Warm, ms: elapsed_ms(started) });
+                let evicted = self.hot.promote(key, issued, Instant::now());
+                out.ops.extend_from_slice(&[id, kinds.0, at, if evicted.is_some() { 1.0 } else { 0.0 }]);
+                for key in evicted.into_iter().flatten() {
+                    out.strings.push(key);
+                    out.ops.extend_from_slice(&[id, op::EVICTED, (out.strings.len() - 1) as f64, 0.0]);
+                }
+            }
             Decoded::Json(json) => {
+                self.tickets.push(Ticket { key, issued, started });
                 out.strings.push(json);
-                [kinds.1, (out.strings.len() - 1) as f64, ticket]
+                let (at, ticket) = ((out.strings.len() - 1) as f64, (self.tickets.len() - 1) as f64);
+                out.ops.extend_from_slice(&[id, kinds.1, at, ticket]);
             }
         }
     }
@@ -338,16 +351,15 @@ impl Core {
                 Outcome::Done => [id, op::DONE, 0.0, 0.0],
                 Outcome::Miss => [id, op::MISS, 0.0, 0.0],
                 Outcome::Found(found) => {
-                    let [kind, at, ticket] = self.ticket(found, &mut out, (op::FOUND_POINTS, op::FOUND));
-                    [id, kind, at, ticket]
+                    self.found_rows(id, found, &mut out, (op::FOUND_POINTS, op::FOUND));
+                    continue;
                 }
                 Outcome::Batch(items) => {
                     for item in items {
-                        let [kind, at, ticket] = match item {
-                            Some(found) => self.ticket(found, &mut out, (op::BATCH_POINTS, op::BATCH_ITEM)),
-                            None => [op::BATCH_ITEM, -1.0, -1.0],
-                        };
-                        out.ops.extend_from_slice(&[id, kind, at, ticket]);
+                        match item {
+                            Some(found) => self.found_rows(id, found, &mut out, (op::BATCH_POINTS, op::BATCH_ITEM)),
+                            None => out.ops.extend_from_slice(&[id, op::BATCH_ITEM, -1.0, -1.0]),
+                        }
                     }
                     [id, op::BATCH_END, 0.0, 0.0]
                 }
@@ -378,6 +390,10 @@ impl Core {
             q.metric.encode(q.at_ms, &mut out.events, &mut out.strings);
         }
         out
+    }
+
+    pub fn flush(&self) {
+        self.batcher.flush();
     }
 
     pub fn hot_size(&self) -> usize {

@@ -231,6 +231,13 @@ impl NativeStreamCache {
         })
     }
 
+    /// Sends the Redis commands the operations since the last flush queued (`Batcher`).
+    #[napi(catch_unwind)]
+    pub fn flush(&mut self, env: &Env) -> napi::Result<()> {
+        self.core(env)?.flush();
+        Ok(())
+    }
+
     /// `true` while any operation is pending; see `Outbox::keep_alive`.
     #[napi(catch_unwind)]
     pub fn keep_alive(&self, env: &Env, on: bool) -> napi::Result<()> {

@@ -10,51 +10,26 @@ use tokio_util::sync::CancellationToken;
 
 use crate::outbox::Outbox;
 
-/// Starts tasks that end with the cache's [`Tasks`]; dropping a copy ends nothing.
-#[derive(Clone)]
-pub struct Spawner {
+pub struct Tasks {
     cancel: CancellationToken,
 }
 
-impl Spawner {
+impl Tasks {
+    pub fn new(cancel: CancellationToken) -> Self {
+        Tasks { cancel }
+    }
+
     pub fn spawn<F>(&self, work: F)
     where
         F: Future<Output = ()> + Send + 'static,
     {
         let cancel = self.cancel.clone();
-        let task = async move {
+        napi::bindgen_prelude::spawn(async move {
             tokio::select! {
                 _ = cancel.cancelled() => {}
                 _ = work => {}
             }
-        };
-        // From inside a task, spawn on the runtime at hand: napi's global handle is gone
-        // while an environment shuts down (a terminated worker), and its spawn would panic.
-        match tokio::runtime::Handle::try_current() {
-            Ok(runtime) => drop(runtime.spawn(task)),
-            Err(_) => drop(napi::bindgen_prelude::spawn(task)),
-        }
-    }
-}
-
-pub struct Tasks {
-    spawner: Spawner,
-}
-
-impl Tasks {
-    pub fn new(cancel: CancellationToken) -> Self {
-        Tasks { spawner: Spawner { cancel } }
-    }
-
-    pub fn spawner(&self) -> Spawner {
-        self.spawner.clone()
-    }
-
-    pub fn spawn<F>(&self, work: F)
-    where
-        F: Future<Output = ()> + Send + 'static,
-    {
-        self.spawner.spawn(work);
+        });
     }
 
     /// Asks the JS thread to drop expired hot entries every `every`; the hot tier lives on
@@ -72,12 +47,12 @@ impl Tasks {
     }
 
     pub fn cancel(&self) {
-        self.spawner.cancel.cancel();
+        self.cancel.cancel();
     }
 }
 
 impl Drop for Tasks {
     fn drop(&mut self) {
-        self.cancel();
+        self.cancel.cancel();
     }
 }
