@@ -294,12 +294,12 @@ impl Core {
     /// Hits JS served from its `Map` since the last drain: the policy sees each access,
     /// and each reports its event (compat: `cache_get_success`, layer `hot`).
     pub fn touch(&mut self, keys: Vec<String>) {
-        for key in keys {
-            self.hot.touch(&key);
-            // A Map lookup takes well under a microsecond: like the TS service's
-            // millisecond clock, the event reports 0.
-            self.outbox.record(Metric::Get { layer: Layer::Hot, ms: 0.0 });
+        for key in &keys {
+            self.hot.touch(key);
         }
+        // A Map lookup takes well under a microsecond: like the TS service's millisecond
+        // clock, the event reports 0.
+        self.outbox.record_all(keys.iter().map(|_| Metric::Get { layer: Layer::Hot, ms: 0.0 }));
     }
 
     /// Appends the rows of one value Redis returned. Decoded points are promoted right
@@ -385,8 +385,12 @@ impl Core {
         }
         out.events.reserve(queued.len() * crate::metrics::EVENT_STRIDE);
         let now = Instant::now();
+        let mut waited_us = 0;
+        for q in &queued {
+            waited_us += now.saturating_duration_since(q.enqueued).as_micros() as u64;
+        }
+        self.outbox.counters.record_latency(waited_us, queued.len() as u64);
         for q in queued {
-            self.outbox.counters.record_latency(now.saturating_duration_since(q.enqueued).as_micros() as u64);
             q.metric.encode(q.at_ms, &mut out.events, &mut out.strings);
         }
         out

@@ -297,9 +297,15 @@ impl ObjectFinalize for NativeStreamCache {
 }
 
 /// One tokio worker: the Redis traffic is one pipeline loop per cache, and on a small
-/// machine a second worker only adds cross-thread wake-ups against the JS thread.
+/// machine a second worker only adds cross-thread wake-ups against the JS thread. Every
+/// worker_threads environment runs this again; only the first may build a runtime.
 #[napi_derive::module_init]
 fn init() {
+    static BUILT: std::sync::Once = std::sync::Once::new();
+    BUILT.call_once(install_runtime);
+}
+
+fn install_runtime() {
     if let Ok(runtime) = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .thread_name("stream-cache-io")

@@ -106,9 +106,10 @@ impl Counters {
         counter.load(Relaxed) as f64
     }
 
-    pub fn record_latency(&self, micros: u64) {
+    /// `micros` is the total wait of `events` events.
+    pub fn record_latency(&self, micros: u64, events: u64) {
         self.latency_us_total.fetch_add(micros, Relaxed);
-        self.latency_samples.fetch_add(1, Relaxed);
+        self.latency_samples.fetch_add(events, Relaxed);
     }
 
     /// Mean enqueue-to-drain latency in ms, 0 before the first delivery.
@@ -140,8 +141,8 @@ mod tests {
     fn mean_latency() {
         let c = Counters::default();
         assert_eq!(c.mean_latency_ms(), 0.0);
-        c.record_latency(1000);
-        c.record_latency(3000);
+        c.record_latency(1000, 1);
+        c.record_latency(3000, 1);
         assert_eq!(c.mean_latency_ms(), 2.0);
     }
 }

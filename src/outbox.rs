@@ -101,22 +101,30 @@ impl Outbox {
         }
     }
 
-    fn push_event(&self, queues: &mut Queues, metric: Metric) {
+    /// Queues events stamped with one clock reading: a burst needs no clock per event.
+    fn push_events(&self, queues: &mut Queues, metrics: impl IntoIterator<Item = Metric>) {
         if !self.events_enabled {
             return;
         }
-        if queues.events.len() >= self.max_events {
-            Counters::add(&self.counters.dropped, 1);
-            return;
+        let (at_ms, enqueued) = (now_ms(), Instant::now());
+        for metric in metrics {
+            if queues.events.len() >= self.max_events {
+                Counters::add(&self.counters.dropped, 1);
+                continue;
+            }
+            queues.events.push_back(QueuedMetric { metric, at_ms, enqueued });
         }
-        queues.events.push_back(QueuedMetric { metric, at_ms: now_ms(), enqueued: Instant::now() });
     }
 
     pub fn record(&self, metric: Metric) {
+        self.record_all(Some(metric));
+    }
+
+    pub fn record_all(&self, metrics: impl IntoIterator<Item = Metric>) {
         if !self.events_enabled {
             return;
         }
-        self.push_event(&mut lock(&self.queues), metric);
+        self.push_events(&mut lock(&self.queues), metrics);
         self.wake();
     }
 
@@ -125,9 +133,7 @@ impl Outbox {
         {
             let mut queues = lock(&self.queues);
             queues.done.push(done);
-            for metric in metrics {
-                self.push_event(&mut queues, metric);
-            }
+            self.push_events(&mut queues, metrics);
         }
         self.wake();
     }
@@ -137,9 +143,7 @@ impl Outbox {
         {
             let mut queues = lock(&self.queues);
             queues.done.append(done);
-            for metric in metrics.drain(..) {
-                self.push_event(&mut queues, metric);
-            }
+            self.push_events(&mut queues, metrics.drain(..));
         }
         self.wake();
     }
