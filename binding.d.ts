@@ -37,6 +37,8 @@ export declare class NativeStreamCache {
    * the value entered the hot tier, `false` otherwise.
    */
   settle(ticket: number, found: boolean): boolean | Array<string>
+  /** Hot hits JS served, for the eviction policy. */
+  touch(keys: Array<string>): void
   /**
    * Reports the hot hits JS served (`touched`), then hands over every queued result
    * and at most `max_events` metric events.

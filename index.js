@@ -34,6 +34,8 @@ const POINT_STRIDE = 6
 // a slow listener then costs one event per loop turn instead of stalling the loop.
 const DELIVERY_BUDGET_MS = 8
 const MAX_EVENTS_PER_DRAIN = 16_384
+// Hot hits reported to the Rust policy per native call.
+const TOUCH_BATCH = 1024
 
 function codedError(message, code, ErrorClass = Error) {
   const err = new ErrorClass(message)
@@ -187,14 +189,6 @@ const EVENT_BUILDERS = [
     metricType: 'cache',
     metricName: 'cache_get_success',
     metricValue: r[i + 2],
-    tags: { operation: 'get', success: 'true', component: 'StreamCache', cacheType: 'stream-cache', layer: 'hot' },
-  }),
-  (r, s, i) => ({
-    timestamp: new Date(r[i + 1]),
-    source: 'stream-cache',
-    metricType: 'cache',
-    metricName: 'cache_get_success',
-    metricValue: r[i + 2],
     tags: { operation: 'get', success: 'true', component: 'StreamCache', cacheType: 'stream-cache', layer: 'warm' },
   }),
   (r, s, i) => ({
@@ -236,6 +230,19 @@ const EVENT_BUILDERS = [
     tags: { component: 'StreamCache' },
   }),
 ]
+
+// A hot hit's event, built in JS (hits never reach Rust). The lookup takes well under a
+// microsecond: like the TS service's millisecond clock, it reports 0.
+function hotHitEvent(timestamp) {
+  return {
+    timestamp: new Date(timestamp),
+    source: 'stream-cache',
+    metricType: 'cache',
+    metricName: 'cache_get_success',
+    metricValue: 0,
+    tags: { operation: 'get', success: 'true', component: 'StreamCache', cacheType: 'stream-cache', layer: 'hot' },
+  }
+}
 
 function setEvent(r, i, layer) {
   return {
@@ -287,10 +294,17 @@ class StreamCache {
   // src/hot.rs); every call that admits a key returns the keys that left.
   #hot = new Map()
   #hotTtl
-  // Hot hits since the last drain, for the policy and their events (bounded like them).
+  // Hot hits: keys for the policy, handed to Rust in bulk, and the hits' events, which
+  // JS builds and delivers itself (bounded by maxPendingMetrics, counted like Rust's).
   #touched = []
-  #maxTouched
-  #lostHits = 0
+  #maxPending
+  #hotFlushScheduled = false
+  #hotEvents = 0
+  #hotHitTimes = 0
+  #hotEmitted = 0
+  #hotFailed = 0
+  #hotDropped = 0
+  #hotWaitedMs = 0
 
   constructor(options) {
     // The native side holds the wake function strongly; a WeakRef keeps that from pinning
@@ -304,21 +318,67 @@ class StreamCache {
     this.#onMetric = options?.onMetric ?? null
     const limits = this.#native.limits()
     this.#hotTtl = limits.hotTtlMs
-    this.#maxTouched = limits.maxPendingMetrics
+    this.#maxPending = limits.maxPendingMetrics
   }
 
   // The value of a fresh hot entry, or undefined; an expired one is dropped (spec §2).
   #hotHit(key) {
     const entry = this.#hot.get(key)
     if (entry === undefined) return undefined
-    if (performance.now() > entry.expires) {
+    const now = performance.now()
+    if (now > entry.expires) {
       this.#hot.delete(key)
       return undefined
     }
-    if (this.#touched.length < this.#maxTouched) this.#touched.push(key)
-    else this.#lostHits++
-    this.#scheduleDrain()
+    if (this.#touched.length < this.#maxPending) this.#touched.push(key)
+    if (this.#onMetric !== null) {
+      if (this.#hotEvents < this.#maxPending) {
+        this.#hotEvents++
+        this.#hotHitTimes += now
+      } else {
+        this.#hotDropped++
+      }
+    }
+    if (!this.#hotFlushScheduled) {
+      this.#hotFlushScheduled = true
+      setImmediate(() => this.#flushHot())
+    }
     return entry.value
+  }
+
+  // The hits' events, and their keys once enough have gathered: a burst of hits costs
+  // one native call per TOUCH_BATCH keys, not one per loop turn.
+  #flushHot() {
+    this.#hotFlushScheduled = false
+    if (this.#destroyed) return
+    if (this.#touched.length >= Math.min(TOUCH_BATCH, this.#maxPending)) {
+      this.#native.touch(this.#touched)
+      this.#touched = []
+    }
+    if (this.#hotEvents === 0) return
+    const started = performance.now()
+    const batch = Math.min(this.#hotEvents, this.#eventsPerDrain)
+    const meanHitTime = this.#hotHitTimes / this.#hotEvents
+    const timestamp = Date.now()
+    let emitted = 0
+    for (; emitted < batch; emitted++) {
+      const callback = this.#onMetric
+      if (this.#destroyed || callback === null) break
+      try {
+        callback(hotHitEvent(timestamp))
+      } catch {
+        this.#hotFailed++
+      }
+    }
+    this.#hotEmitted += emitted
+    this.#hotWaitedMs += emitted * (started - meanHitTime)
+    this.#hotEvents -= emitted
+    this.#hotHitTimes -= emitted * meanHitTime
+    this.#adaptBatch(performance.now() - started)
+    if (this.#hotEvents > 0 && !this.#destroyed && !this.#hotFlushScheduled) {
+      this.#hotFlushScheduled = true
+      setImmediate(() => this.#flushHot())
+    }
   }
 
   // `stored` is what the native side answered for a write or promotion (src/lib.rs).
@@ -332,6 +392,12 @@ class StreamCache {
     if (this.#drainScheduled) return
     this.#drainScheduled = true
     setImmediate(() => this.#drain())
+  }
+
+  // See DELIVERY_BUDGET_MS.
+  #adaptBatch(tookMs) {
+    if (tookMs > DELIVERY_BUDGET_MS) this.#eventsPerDrain = Math.max(1, this.#eventsPerDrain >>> 1)
+    else if (tookMs < DELIVERY_BUDGET_MS / 4) this.#eventsPerDrain = Math.min(MAX_EVENTS_PER_DRAIN, this.#eventsPerDrain * 2)
   }
 
   #id() {
@@ -488,15 +554,15 @@ class StreamCache {
 
   stats() {
     const s = this.#native.stats()
-    // Hot hits wait here, not in Rust, until the next drain turns them into events.
-    const queued = this.#onMetric === null ? 0 : this.#touched.length
-    const lost = this.#onMetric === null ? 0 : this.#lostHits
+    // Hot hits' events are JS's own; the mean latency weighs both sides by their events.
+    const emitted = s.emittedMetrics + this.#hotEmitted
+    const waited = s.meanMetricLatencyMs * s.emittedMetrics + this.#hotWaitedMs
     return {
-      pendingMetrics: s.pendingMetrics + queued,
-      emittedMetrics: s.emittedMetrics,
-      droppedMetrics: s.droppedMetrics + lost,
-      failedMetrics: s.failedMetrics,
-      meanMetricLatencyMs: s.meanMetricLatencyMs,
+      pendingMetrics: s.pendingMetrics + this.#hotEvents,
+      emittedMetrics: emitted,
+      droppedMetrics: s.droppedMetrics + this.#hotDropped,
+      failedMetrics: s.failedMetrics + this.#hotFailed,
+      meanMetricLatencyMs: emitted > 0 ? waited / emitted : 0,
       hotCacheSize: s.hotCacheSize,
       expiredCleaned: s.expiredCleaned,
       destroyed: s.destroyed,
@@ -510,6 +576,8 @@ class StreamCache {
       this.#native.destroy()
       this.#hot.clear()
       this.#touched = []
+      this.#hotDropped += this.#hotEvents
+      this.#hotEvents = 0
       busy.delete(this)
       const pending = [...this.#pending.values()]
       this.#pending.clear()
@@ -528,10 +596,6 @@ class StreamCache {
     if (this.#touched.length > 0) {
       touched = this.#touched
       this.#touched = []
-    }
-    if (this.#lostHits > 0) {
-      if (this.#onMetric !== null) this.#native.delivered(0, 0, this.#lostHits)
-      this.#lostHits = 0
     }
     const drained = this.#native.drain(this.#eventsPerDrain, touched)
     const { ops, events, points, strings, again } = drained
@@ -619,9 +683,7 @@ class StreamCache {
       }
     }
     this.#native.delivered(emitted, failed, dropped)
-    const took = performance.now() - started
-    if (took > DELIVERY_BUDGET_MS) this.#eventsPerDrain = Math.max(1, this.#eventsPerDrain >>> 1)
-    else if (took < DELIVERY_BUDGET_MS / 4) this.#eventsPerDrain = Math.min(MAX_EVENTS_PER_DRAIN, this.#eventsPerDrain * 2)
+    this.#adaptBatch(performance.now() - started)
   }
 }
 

@@ -291,15 +291,12 @@ impl Core {
         Ok(self.hot.promote(key, issued, Instant::now()).map_or(Stored::Warm, Stored::Hot))
     }
 
-    /// Hits JS served from its `Map` since the last drain: the policy sees each access,
-    /// and each reports its event (compat: `cache_get_success`, layer `hot`).
+    /// Hits JS served from its `Map`, reported in bulk so the policy sees each access.
+    /// (Their events JS builds itself.)
     pub fn touch(&mut self, keys: Vec<String>) {
         for key in &keys {
             self.hot.touch(key);
         }
-        // A Map lookup takes well under a microsecond: like the TS service's millisecond
-        // clock, the event reports 0.
-        self.outbox.record_all(keys.iter().map(|_| Metric::Get { layer: Layer::Hot, ms: 0.0 }));
     }
 
     /// Appends the rows of one value Redis returned. Decoded points are promoted right

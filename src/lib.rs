@@ -212,6 +212,13 @@ impl NativeStreamCache {
         self.core(env)?.settle(ticket, found).map(to_js).map_err(|e| e.throw(env))
     }
 
+    /// Hot hits JS served, for the eviction policy.
+    #[napi(catch_unwind)]
+    pub fn touch(&mut self, env: &Env, keys: Vec<String>) -> napi::Result<()> {
+        self.core(env)?.touch(keys);
+        Ok(())
+    }
+
     /// Reports the hot hits JS served (`touched`), then hands over every queued result
     /// and at most `max_events` metric events.
     #[napi(catch_unwind)]

@@ -10,7 +10,6 @@ pub const EVENT_STRIDE: usize = 7;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Layer {
-    Hot,
     Warm,
     Both,
     Miss,
@@ -18,7 +17,8 @@ pub enum Layer {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Metric {
-    /// `cache_get_success` (hot/warm) or `cache_get_failed` (miss).
+    /// `cache_get_success` (warm) or `cache_get_failed` (miss). Hot hits never reach Rust:
+    /// `index.js` builds their events itself.
     Get { layer: Layer, ms: f64 },
     /// `cache_set_success`; layer `both` when the hot tier took the value too.
     Set { layer: Layer, ms: f64, data_size: usize },
@@ -33,15 +33,14 @@ pub enum Metric {
 
 /// Event codes shared with `index.js` (`EVENT_BUILDERS`).
 mod code {
-    pub const GET_HOT: f64 = 0.0;
-    pub const GET_WARM: f64 = 1.0;
-    pub const GET_MISS: f64 = 2.0;
-    pub const SET_BOTH: f64 = 3.0;
-    pub const SET_WARM: f64 = 4.0;
-    pub const SET_WARM_FAILED: f64 = 5.0;
-    pub const FAILED_RECOVERABLE: f64 = 6.0;
-    pub const FAILED_CRITICAL: f64 = 7.0;
-    pub const SYSTEM: f64 = 8.0;
+    pub const GET_WARM: f64 = 0.0;
+    pub const GET_MISS: f64 = 1.0;
+    pub const SET_BOTH: f64 = 2.0;
+    pub const SET_WARM: f64 = 3.0;
+    pub const SET_WARM_FAILED: f64 = 4.0;
+    pub const FAILED_RECOVERABLE: f64 = 5.0;
+    pub const FAILED_CRITICAL: f64 = 6.0;
+    pub const SYSTEM: f64 = 7.0;
 }
 
 /// The TS service divided point counts, which normalising keeps equal (compat).
@@ -57,7 +56,6 @@ impl Metric {
         let row: [f64; EVENT_STRIDE] = match self {
             Metric::Get { layer, ms } => {
                 let code = match layer {
-                    Layer::Hot => code::GET_HOT,
                     Layer::Warm | Layer::Both => code::GET_WARM,
                     Layer::Miss => code::GET_MISS,
                 };
@@ -130,7 +128,7 @@ mod tests {
     fn rows_have_a_fixed_stride_and_index_their_strings() {
         let mut rows = Vec::new();
         let mut strings = vec!["already here".to_string()];
-        Metric::Get { layer: Layer::Hot, ms: 0.5 }.encode(1.0, &mut rows, &mut strings);
+        Metric::Get { layer: Layer::Warm, ms: 0.5 }.encode(1.0, &mut rows, &mut strings);
         Metric::Failed { op: "setData", critical: true, message: "boom".into() }.encode(2.0, &mut rows, &mut strings);
         assert_eq!(rows.len(), 2 * EVENT_STRIDE);
         assert_eq!(&rows[EVENT_STRIDE..], &[code::FAILED_CRITICAL, 2.0, 0.0, 0.0, 0.0, 1.0, 2.0]);
