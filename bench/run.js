@@ -4,10 +4,10 @@
 // same Redis, same run. Every measurement is its own process (bench/worker.js); rows
 // alternate baseline and native so drift on a noisy machine hits both alike.
 //
-//   npm run bench                  full run (about 7 minutes on 2 cores)
+//   npm run bench                  full run (about 6 minutes on 2 cores)
 //   npm run bench -- --quick       one short repetition per row, to check the harness
 //   REDIS_URL=redis://host:6379    use that server instead of starting one
-//   BENCH_REPS=5 BENCH_SECONDS=1.5 repetitions per row and seconds per measurement
+//   BENCH_REPS=5 BENCH_SECONDS=1   repetitions per row and seconds per measurement
 
 const { spawnSync, execFileSync } = require('node:child_process')
 const fs = require('node:fs')
@@ -22,8 +22,8 @@ const ROOT = path.join(__dirname, '..')
 const RESULTS = path.join(__dirname, 'results')
 const quick = process.argv.includes('--quick')
 const REPS = Number(process.env.BENCH_REPS ?? (quick ? 1 : 5))
-const SECONDS = Number(process.env.BENCH_SECONDS ?? (quick ? 0.3 : 1.5))
-const WARMUP = quick ? 0.1 : 0.5
+const SECONDS = Number(process.env.BENCH_SECONDS ?? (quick ? 0.3 : 1))
+const WARMUP = quick ? 0.1 : 0.3
 const MEMORY_OPS = quick ? 50_000 : 1_000_000
 
 const OPERATIONS = [
