@@ -53,7 +53,8 @@ const OPERATIONS = {
       return w.BATCH_SIZE
     }),
 }
-const MIXED = ['set', 'warmGet', 'hotGet', 'since', 'batch']
+// The memory run's mix; batches are left out so a million operations take seconds.
+const MIXED = ['set', 'warmGet', 'hotGet', 'since']
 OPERATIONS.mixed = (cache, n) => OPERATIONS[MIXED[n % MIXED.length]](cache, n >>> 3)
 
 let nulls = 0
