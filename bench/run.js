@@ -5,7 +5,8 @@
 // alternate baseline and native so drift on a noisy machine hits both alike.
 //
 //   npm run bench                  full run (about 6 minutes on 2 cores)
-//   npm run bench -- --quick       one short repetition per row, to check the harness
+//   npm run bench -- --quick       one short repetition per row, to check the harness (CI);
+//                                  writes quick.json / quick.svg, not the committed results
 //   REDIS_URL=redis://host:6379    use that server instead of starting one
 //   BENCH_REPS=5 BENCH_SECONDS=1   repetitions per row and seconds per measurement
 
@@ -168,9 +169,10 @@ async function main() {
       ceiling,
       memory,
     }
-    fs.writeFileSync(path.join(RESULTS, 'latest.json'), `${JSON.stringify(report, null, 2)}\n`)
-    fs.writeFileSync(path.join(RESULTS, 'ratios.svg'), drawRatios(report))
-    printReport(report)
+    const [json, svg] = quick ? ['quick.json', 'quick.svg'] : ['latest.json', 'ratios.svg']
+    fs.writeFileSync(path.join(RESULTS, json), `${JSON.stringify(report, null, 2)}\n`)
+    fs.writeFileSync(path.join(RESULTS, svg), drawRatios(report))
+    printReport(report, [json, svg])
   } finally {
     local?.stop()
   }
@@ -184,7 +186,7 @@ function gitCommit() {
   }
 }
 
-function printReport({ rows, ceiling, memory, settings }) {
+function printReport({ rows, ceiling, memory, settings }, files) {
   const line = (cells) => `| ${cells.join(' | ')} |`
   const out = [
     '',
@@ -219,7 +221,7 @@ function printReport({ rows, ceiling, memory, settings }) {
     const m = memory[impl]
     out.push(`  ${impl.padEnd(8)} RSS ${mib(m.rssBefore)} → ${mib(m.rssAfter)}, heap ${mib(m.heapBefore)} → ${mib(m.heapAfter)}`)
   }
-  out.push('', 'written: bench/results/latest.json, bench/results/ratios.svg')
+  out.push('', `written: ${files.map((f) => `bench/results/${f}`).join(', ')}`)
   console.log(out.join('\n'))
 }
 
