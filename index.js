@@ -183,42 +183,11 @@ function put(target, key, value) {
 // Event codes of src/metrics.rs, in order: (row, strings, offset) → the spec §4 event
 // object. Each builder is one literal, so every event of a kind shares one hidden class.
 const EVENT_BUILDERS = [
-  (r, s, i) => ({
-    timestamp: new Date(r[i + 1]),
-    source: 'stream-cache',
-    metricType: 'cache',
-    metricName: 'cache_get_success',
-    metricValue: r[i + 2],
-    tags: { operation: 'get', success: 'true', component: 'StreamCache', cacheType: 'stream-cache', layer: 'warm' },
-  }),
-  (r, s, i) => ({
-    timestamp: new Date(r[i + 1]),
-    source: 'stream-cache',
-    metricType: 'cache',
-    metricName: 'cache_get_failed',
-    metricValue: r[i + 2],
-    tags: { operation: 'get', success: 'false', component: 'StreamCache', cacheType: 'stream-cache', layer: 'miss' },
-  }),
+  (r, s, i) => getEvent(r[i + 1], r[i + 2], 'warm'),
+  (r, s, i) => getEvent(r[i + 1], r[i + 2], 'miss'),
   (r, s, i) => setEvent(r, i, 'both'),
   (r, s, i) => setEvent(r, i, 'warm'),
-  (r, s, i) => ({
-    timestamp: new Date(r[i + 1]),
-    source: 'stream-cache',
-    metricType: 'cache',
-    metricName: 'cache_set_failed',
-    metricValue: r[i + 2],
-    tags: {
-      operation: 'set',
-      success: 'false',
-      component: 'StreamCache',
-      cacheType: 'stream-cache',
-      layer: 'warm',
-      dataSize: r[i + 3],
-      compressionRatio: r[i + 4],
-      errorType: 'recoverable_error',
-      errorMessage: s[r[i + 6]],
-    },
-  }),
+  (r, s, i) => setEvent(r, i, 'warm', s[r[i + 6]]),
   (r, s, i) => errorEvent(r, s, i, 'recoverable_error'),
   (r, s, i) => errorEvent(r, s, i, 'critical_error'),
   (r, s, i) => ({
@@ -231,29 +200,31 @@ const EVENT_BUILDERS = [
   }),
 ]
 
-// A hot hit's event, built in JS (hits never reach Rust). The lookup takes well under a
-// microsecond: like the TS service's millisecond clock, it reports 0.
-function hotHitEvent(timestamp) {
+// compat: a miss is `cache_get_failed`, layer `miss`.
+function getEvent(timestamp, metricValue, layer) {
+  const success = layer !== 'miss'
   return {
     timestamp: new Date(timestamp),
     source: 'stream-cache',
     metricType: 'cache',
-    metricName: 'cache_get_success',
-    metricValue: 0,
-    tags: { operation: 'get', success: 'true', component: 'StreamCache', cacheType: 'stream-cache', layer: 'hot' },
+    metricName: success ? 'cache_get_success' : 'cache_get_failed',
+    metricValue,
+    tags: { operation: 'get', success: success ? 'true' : 'false', component: 'StreamCache', cacheType: 'stream-cache', layer },
   }
 }
 
-function setEvent(r, i, layer) {
-  return {
+// `errorMessage` given: the warm write failed (ours: the TS service reported success).
+function setEvent(r, i, layer, errorMessage) {
+  const success = errorMessage === undefined
+  const event = {
     timestamp: new Date(r[i + 1]),
     source: 'stream-cache',
     metricType: 'cache',
-    metricName: 'cache_set_success',
+    metricName: success ? 'cache_set_success' : 'cache_set_failed',
     metricValue: r[i + 2],
     tags: {
       operation: 'set',
-      success: 'true',
+      success: success ? 'true' : 'false',
       component: 'StreamCache',
       cacheType: 'stream-cache',
       layer,
@@ -261,6 +232,8 @@ function setEvent(r, i, layer) {
       compressionRatio: r[i + 4],
     },
   }
+  if (!success) Object.assign(event.tags, { errorType: 'recoverable_error', errorMessage })
+  return event
 }
 
 // compat: the TS service's error event, `cache_<method>_failed`.
@@ -365,7 +338,9 @@ class StreamCache {
       const callback = this.#onMetric
       if (this.#destroyed || callback === null) break
       try {
-        callback(hotHitEvent(timestamp))
+        // A Map lookup takes well under a microsecond: like the TS service's millisecond
+        // clock, a hot hit's event reports 0.
+        callback(getEvent(timestamp, 0, 'hot'))
       } catch {
         this.#hotFailed++
       }
