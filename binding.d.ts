@@ -50,9 +50,13 @@ export declare class NativeStreamCache {
   keepAlive(on: boolean): void
   /** What the JS delivery loop did with the last drain's events. */
   delivered(emitted: number, failed: number, dropped: number): void
+  /** Places for `n` hot-hit events in the bounded metric queue; returns how many fit. */
+  reserveEvents(n: number): number
+  /** JS delivered `delivered` reserved events, `failed` of them threw, after `waited_ms`. */
+  deliveredReserved(delivered: number, failed: number, waitedMs: number): void
   /**
-   * Settings the JS side needs: its `Map` applies the hot TTL, and bounds the hits it
-   * queues like the metric queue.
+   * Settings the JS side needs: its `Map` applies the hot TTL, and bounds the hit keys
+   * it keeps for the policy like the metric queue.
    */
   limits(): NativeLimits
   stats(): NativeStats

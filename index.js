@@ -268,16 +268,15 @@ class StreamCache {
   #hot = new Map()
   #hotTtl
   // Hot hits: keys for the policy, handed to Rust in bulk, and the hits' events, which
-  // JS builds and delivers itself (bounded by maxPendingMetrics, counted like Rust's).
+  // JS builds and delivers itself from a count. Each event first gets a place in Rust's
+  // bounded metric queue (reserveEvents), so one bound and one set of counters cover all.
   #touched = []
   #maxPending
   #hotFlushScheduled = false
-  #hotEvents = 0
+  #hotHits = 0
   #hotHitTimes = 0
-  #hotEmitted = 0
-  #hotFailed = 0
-  #hotDropped = 0
-  #hotWaitedMs = 0
+  #hotEvents = 0
+  #hotEventTimes = 0
 
   constructor(options) {
     // The native side holds the wake function strongly; a WeakRef keeps that from pinning
@@ -305,12 +304,8 @@ class StreamCache {
     }
     if (this.#touched.length < this.#maxPending) this.#touched.push(key)
     if (this.#onMetric !== null) {
-      if (this.#hotEvents < this.#maxPending) {
-        this.#hotEvents++
-        this.#hotHitTimes += now
-      } else {
-        this.#hotDropped++
-      }
+      this.#hotHits++
+      this.#hotHitTimes += now
     }
     if (!this.#hotFlushScheduled) {
       this.#hotFlushScheduled = true
@@ -328,12 +323,14 @@ class StreamCache {
       this.#native.touch(this.#touched)
       this.#touched = []
     }
+    this.#reserveHot()
     if (this.#hotEvents === 0) return
     const started = performance.now()
     const batch = Math.min(this.#hotEvents, this.#eventsPerDrain)
-    const meanHitTime = this.#hotHitTimes / this.#hotEvents
+    const meanHitTime = this.#hotEventTimes / this.#hotEvents
     const timestamp = Date.now()
     let emitted = 0
+    let failed = 0
     for (; emitted < batch; emitted++) {
       const callback = this.#onMetric
       if (this.#destroyed || callback === null) break
@@ -342,13 +339,13 @@ class StreamCache {
         // clock, a hot hit's event reports 0.
         callback(getEvent(timestamp, 0, 'hot'))
       } catch {
-        this.#hotFailed++
+        failed++
       }
     }
-    this.#hotEmitted += emitted
-    this.#hotWaitedMs += emitted * (started - meanHitTime)
+    if (this.#destroyed) return
+    this.#native.deliveredReserved(emitted, failed, emitted * (started - meanHitTime))
     this.#hotEvents -= emitted
-    this.#hotHitTimes -= emitted * meanHitTime
+    this.#hotEventTimes -= emitted * meanHitTime
     this.#adaptBatch(performance.now() - started)
     if (this.#hotEvents > 0 && !this.#destroyed && !this.#hotFlushScheduled) {
       this.#hotFlushScheduled = true
@@ -361,6 +358,17 @@ class StreamCache {
     if (typeof stored === 'boolean') return
     this.#hot.set(key, { value, expires: performance.now() + this.#hotTtl })
     for (const evicted of stored) this.#hot.delete(evicted)
+  }
+
+  // Turns the hits counted so far into reserved events; those that do not fit the metric
+  // bound are dropped and counted by Rust.
+  #reserveHot() {
+    if (this.#hotHits === 0) return
+    const granted = this.#native.reserveEvents(this.#hotHits)
+    this.#hotEvents += granted
+    this.#hotEventTimes += (granted * this.#hotHitTimes) / this.#hotHits
+    this.#hotHits = 0
+    this.#hotHitTimes = 0
   }
 
   #scheduleDrain() {
@@ -528,16 +536,14 @@ class StreamCache {
   }
 
   stats() {
+    if (!this.#destroyed) this.#reserveHot()
     const s = this.#native.stats()
-    // Hot hits' events are JS's own; the mean latency weighs both sides by their events.
-    const emitted = s.emittedMetrics + this.#hotEmitted
-    const waited = s.meanMetricLatencyMs * s.emittedMetrics + this.#hotWaitedMs
     return {
-      pendingMetrics: s.pendingMetrics + this.#hotEvents,
-      emittedMetrics: emitted,
-      droppedMetrics: s.droppedMetrics + this.#hotDropped,
-      failedMetrics: s.failedMetrics + this.#hotFailed,
-      meanMetricLatencyMs: emitted > 0 ? waited / emitted : 0,
+      pendingMetrics: s.pendingMetrics,
+      emittedMetrics: s.emittedMetrics,
+      droppedMetrics: s.droppedMetrics,
+      failedMetrics: s.failedMetrics,
+      meanMetricLatencyMs: s.meanMetricLatencyMs,
       hotCacheSize: s.hotCacheSize,
       expiredCleaned: s.expiredCleaned,
       destroyed: s.destroyed,
@@ -546,12 +552,13 @@ class StreamCache {
 
   destroy() {
     if (!this.#destroyed) {
+      // Hits not yet reserved become reserved events, which destroy drops and counts.
+      this.#reserveHot()
       this.#destroyed = true
       this.#onMetric = null
       this.#native.destroy()
       this.#hot.clear()
       this.#touched = []
-      this.#hotDropped += this.#hotEvents
       this.#hotEvents = 0
       busy.delete(this)
       const pending = [...this.#pending.values()]

@@ -104,9 +104,9 @@ pub fn since(v: Unknown) -> Result<f64> {
     Ok(since)
 }
 
-/// The normalised points array and its length; `None` for missing or empty data, which
+/// How many points the normalised data holds; `None` for missing or empty data, which
 /// `setData` ignores (compat).
-pub fn points<'a>(v: Unknown<'a>) -> Result<Option<(Object<'a>, u32)>> {
+pub fn point_count(v: Unknown) -> Result<Option<u32>> {
     match kind(&v, "data")? {
         ValueType::Undefined | ValueType::Null => return Ok(None),
         ValueType::Object if v.is_array().unwrap_or(false) => {}
@@ -114,7 +114,7 @@ pub fn points<'a>(v: Unknown<'a>) -> Result<Option<(Object<'a>, u32)>> {
     }
     let array: Object = cast(&v, "data")?;
     let len = array.get_array_length().map_err(|e| unreadable("data", e))?;
-    Ok((len > 0).then_some((array, len)))
+    Ok((len > 0).then_some(len))
 }
 
 pub fn clear_options(v: Unknown) -> Result<ClearOptions> {

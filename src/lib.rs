@@ -88,15 +88,14 @@ impl NativeStreamCache {
         env: &Env,
         id: u32,
         key: Unknown,
-        points: Unknown<'a>,
+        points: Unknown,
         value: Result<Serialised<'a>, CacheError>,
         priority: Unknown,
     ) -> napi::Result<Either<bool, Vec<String>>> {
         let key = js::key(key, "key").map_err(|e| e.throw(env))?;
         let priority = js::priority(priority).map_err(|e| e.throw(env))?;
-        let points = js::points(points).map_err(|e| e.throw(env))?;
+        let count = js::point_count(points).map_err(|e| e.throw(env))?;
         let value = value.map_err(|e| e.throw(env))?;
-        let count = points.map(|(_, count)| count);
         self.core(env)?.set(id, key, count, value, priority).map(to_js).map_err(|e| e.throw(env))
     }
 }
@@ -260,8 +259,20 @@ impl NativeStreamCache {
         Counters::add(&c.dropped, dropped as u64);
     }
 
-    /// Settings the JS side needs: its `Map` applies the hot TTL, and bounds the hits it
-    /// queues like the metric queue.
+    /// Places for `n` hot-hit events in the bounded metric queue; returns how many fit.
+    #[napi(catch_unwind)]
+    pub fn reserve_events(&self, n: u32) -> u32 {
+        self.outbox.reserve(n as usize) as u32
+    }
+
+    /// JS delivered `delivered` reserved events, `failed` of them threw, after `waited_ms`.
+    #[napi(catch_unwind)]
+    pub fn delivered_reserved(&self, delivered: u32, failed: u32, waited_ms: f64) {
+        self.outbox.release(delivered as usize, failed as usize, waited_ms);
+    }
+
+    /// Settings the JS side needs: its `Map` applies the hot TTL, and bounds the hit keys
+    /// it keeps for the policy like the metric queue.
     #[napi(catch_unwind)]
     pub fn limits(&self, env: &Env) -> napi::Result<NativeLimits> {
         let core = self.core.as_ref().ok_or_else(|| CacheError::Destroyed.throw(env))?;

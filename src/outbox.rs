@@ -64,6 +64,9 @@ pub struct QueuedMetric {
 struct Queues {
     done: Vec<Completion>,
     events: VecDeque<QueuedMetric>,
+    /// Places held for hot-hit events, which JS builds and delivers itself; they count
+    /// against `max_events` like queued ones, so the bound covers both sides.
+    reserved: usize,
 }
 
 pub struct Outbox {
@@ -108,7 +111,7 @@ impl Outbox {
         }
         let (at_ms, enqueued) = (now_ms(), Instant::now());
         for metric in metrics {
-            if queues.events.len() >= self.max_events {
+            if queues.events.len() + queues.reserved >= self.max_events {
                 Counters::add(&self.counters.dropped, 1);
                 continue;
             }
@@ -205,7 +208,32 @@ impl Outbox {
     }
 
     pub fn pending_events(&self) -> usize {
-        lock(&self.queues).events.len()
+        let queues = lock(&self.queues);
+        queues.events.len() + queues.reserved
+    }
+
+    /// Reserves places for `n` hot-hit events; returns how many fit, counting the rest
+    /// as dropped.
+    pub fn reserve(&self, n: usize) -> usize {
+        if !self.events_enabled {
+            return 0;
+        }
+        let mut queues = lock(&self.queues);
+        let free = self.max_events.saturating_sub(queues.events.len() + queues.reserved);
+        let granted = n.min(free);
+        queues.reserved += granted;
+        Counters::add(&self.counters.dropped, (n - granted) as u64);
+        granted
+    }
+
+    /// JS delivered `n` reserved events (`failed` of them threw), after `waited_ms` in all.
+    pub fn release(&self, n: usize, failed: usize, waited_ms: f64) {
+        let mut queues = lock(&self.queues);
+        let n = n.min(queues.reserved);
+        queues.reserved -= n;
+        Counters::add(&self.counters.emitted, n as u64);
+        Counters::add(&self.counters.failed, failed.min(n) as u64);
+        self.counters.record_latency((waited_ms.max(0.0) * 1000.0) as u64, n as u64);
     }
 
     /// Drops everything queued (counting the events) and hands back the waker so the
@@ -214,7 +242,8 @@ impl Outbox {
         let waker = self.waker.write().unwrap_or_else(|p| p.into_inner()).take();
         self.wake_pending.store(true, Ordering::Release);
         let mut queues = lock(&self.queues);
-        Counters::add(&self.counters.dropped, queues.events.len() as u64);
+        Counters::add(&self.counters.dropped, (queues.events.len() + queues.reserved) as u64);
+        queues.reserved = 0;
         queues.events.clear();
         queues.done.clear();
         waker
