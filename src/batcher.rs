@@ -62,10 +62,7 @@ async fn run(batcher: Arc<Batcher>, warm: Warm, outbox: Arc<Outbox>) {
             let mut jobs = std::mem::take(&mut *lock(&batcher.queue));
             let Some(oldest) = jobs.first() else { break };
             let deadline = oldest.deadline;
-            for job in jobs.iter_mut() {
-                job.command.serialise();
-            }
-            let pipe = warm.pipeline(jobs.iter().map(|job| &job.command));
+            let pipe = warm.pipeline(jobs.iter_mut().map(|job| &mut job.command));
             let replies = warm.send(pipe, deadline).await;
             finish(jobs, replies, &warm, &outbox);
         }

@@ -40,17 +40,6 @@ pub enum Body {
 }
 
 impl Command {
-    /// Writes out a `Body::Points`, so the pipeline can send it.
-    pub fn serialise(&mut self) {
-        if let Command::Set { body, .. } = self {
-            let json = match body {
-                Body::Points(points) => points.to_json(),
-                Body::Json(_) => return,
-            };
-            *body = Body::Json(json);
-        }
-    }
-
     /// The written JSON's length in UTF-16 units (compat: `dataSize`), once serialised.
     pub fn json_len(&self) -> usize {
         match self {
@@ -157,7 +146,8 @@ impl Warm {
     }
 
     /// `commands` as one pipeline in which an error reply answers only its own command.
-    pub fn pipeline<'a>(&self, commands: impl Iterator<Item = &'a Command>) -> redis::Pipeline {
+    /// Points are serialised here, in place, so `json_len` then reads the written JSON.
+    pub fn pipeline<'a>(&self, commands: impl Iterator<Item = &'a mut Command>) -> redis::Pipeline {
         let mut pipe = redis::pipe();
         pipe.ignore_errors();
         for command in commands {
@@ -165,11 +155,13 @@ impl Warm {
                 Command::Get(key) => {
                     pipe.cmd("GET").arg(self.key(key));
                 }
-                Command::Set { key, body: Body::Json(json), ttl_secs } => {
-                    pipe.cmd("SETEX").arg(self.key(key)).arg(*ttl_secs).arg(json.as_str());
-                }
-                Command::Set { key, body: Body::Points(points), ttl_secs } => {
-                    pipe.cmd("SETEX").arg(self.key(key)).arg(*ttl_secs).arg(points.to_json());
+                Command::Set { key, body, ttl_secs } => {
+                    if let Body::Points(points) = body {
+                        *body = Body::Json(points.to_json());
+                    }
+                    if let Body::Json(json) = body {
+                        pipe.cmd("SETEX").arg(self.key(key)).arg(*ttl_secs).arg(json.as_str());
+                    }
                 }
                 Command::MGet { keys, chunk } => {
                     for part in keys.chunks((*chunk).max(1)) {
