@@ -38,7 +38,10 @@ export interface RawQuote {
 export type Priority = 'hot' | 'warm' | 'auto'
 
 export interface RedisOptions {
-  /** `redis://[user:password@]host:port[/db]`; its db wins over the default but not over `db`. */
+  /**
+   * `redis://[user:password@]host:port[/db]`, or `rediss://` for TLS; its db wins over the
+   * default but not over `db`.
+   */
   url?: string
   /** Default `"localhost"`. */
   host?: string
@@ -47,7 +50,7 @@ export interface RedisOptions {
   username?: string
   /** Never appears in an error message, log line or `stats()`. */
   password?: string
-  /** Default 1, as in the TypeScript service. */
+  /** Default 1, as in the TypeScript service; 0 (the only one) on a cluster. */
   db?: number
   /** Default `"stream:"`; warm keys are `<keyPrefix>stream_cache_warm<key>`. */
   keyPrefix?: string
@@ -57,8 +60,26 @@ export interface RedisOptions {
   commandTimeout?: number
   /** Reconnection attempts per failed command. Default 3. */
   maxRetriesPerRequest?: number
-  /** Not supported by this build yet: a value other than `false` is rejected. */
-  tls?: false
+  /** TLS, ioredis-style: `true` or `{}` uses the system's trusted CAs. */
+  tls?: boolean | RedisTlsOptions
+  /**
+   * A Redis Cluster instead of one server (then leave out `url`, `host` and `port`). The
+   * nodes are seeds: the client learns the others, follows MOVED/ASK and fails over.
+   * `username`, `password` and `tls` apply to every node.
+   */
+  cluster?: { nodes: Array<string | { host?: string; port?: number }> }
+}
+
+/** What a `tls` object may hold; any other key is refused rather than ignored. */
+export interface RedisTlsOptions {
+  /** Trusted CA certificates, PEM: `fs.readFileSync('ca.pem')`. Default: the system's. */
+  ca?: string | Buffer | Array<string | Buffer>
+  /** Client certificate for mutual TLS, PEM (with `key`). */
+  cert?: string | Buffer
+  /** Client private key for mutual TLS, PEM (with `cert`). */
+  key?: string | Buffer
+  /** `false` accepts any server certificate: for tests only. Default true. */
+  rejectUnauthorized?: boolean
 }
 
 /** A metric event, shaped exactly as the TypeScript service emitted it (spec §4). */
@@ -148,6 +169,20 @@ export interface HealthStatus {
   redisConnected: boolean
   /** The PING error, or null when healthy. Never contains the password. */
   lastError: string | null
+  /**
+   * Every node: the one server, or each node the cluster announces. The status is
+   * unhealthy when a node that owns hash slots does not answer; a lost replica shows here only.
+   */
+  nodes: RedisNodeHealth[]
+}
+
+export interface RedisNodeHealth {
+  /** `host:port` */
+  address: string
+  role: 'master' | 'replica'
+  connected: boolean
+  /** The PING error, or null. */
+  error: string | null
 }
 
 /** The counters of spec §5. */

@@ -26,6 +26,7 @@ const OP = {
   FOUND_POINTS: 8,
   BATCH_POINTS: 9,
   EVICTED: 10,
+  HEALTH_NODES: 11,
 }
 const OP_STRIDE = 4
 const EVENT_STRIDE = 7
@@ -632,6 +633,9 @@ class StreamCache {
       case OP.CLEARED:
         this.#finish(id)
         return p.resolve({ deleted: a, preserved: b })
+      case OP.HEALTH_NODES:
+        p.nodes = JSON.parse(strings[a])
+        return
       case OP.HEALTH:
         this.#finish(id)
         return p.resolve({
@@ -639,6 +643,7 @@ class StreamCache {
           hotCacheSize: b,
           redisConnected: a < 0,
           lastError: a < 0 ? null : strings[a],
+          nodes: p.nodes,
         })
       case OP.FAILED:
         this.#finish(id)

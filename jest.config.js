@@ -1,9 +1,26 @@
 'use strict'
 
+// Two projects: every suite against one redis-server, and the behaviour suites (operations,
+// interop) again against a local 3-master Redis Cluster. Each starts its own Redis.
+const shared = { testEnvironment: 'node' }
+
 module.exports = {
-  testEnvironment: 'node',
-  testMatch: ['<rootDir>/__test__/**/*.spec.js'],
-  globalSetup: '<rootDir>/__test__/redis-server.js',
-  globalTeardown: '<rootDir>/__test__/redis-server.js',
   testTimeout: 60_000,
+  projects: [
+    {
+      ...shared,
+      displayName: 'single',
+      testMatch: ['<rootDir>/__test__/**/*.spec.js'],
+      globalSetup: '<rootDir>/__test__/redis-server.js',
+      globalTeardown: '<rootDir>/__test__/redis-server.js',
+    },
+    {
+      ...shared,
+      displayName: 'cluster',
+      testMatch: ['<rootDir>/__test__/{operations,interop}.spec.js'],
+      globals: { STREAM_CACHE_TARGET: 'cluster' },
+      globalSetup: '<rootDir>/__test__/redis-cluster.js',
+      globalTeardown: '<rootDir>/__test__/redis-cluster.js',
+    },
+  ],
 }

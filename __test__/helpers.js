@@ -1,6 +1,7 @@
 'use strict'
 
 const { spawn } = require('node:child_process')
+const Redis = require('ioredis')
 const { randomUUID } = require('node:crypto')
 const { freePort, waitForRedis } = require('../scripts/local-redis')
 
@@ -12,6 +13,32 @@ function redisUrl() {
   return url
 }
 
+// The jest project decides which Redis the behaviour suite runs against (jest.config.js).
+const onCluster = () => globalThis.STREAM_CACHE_TARGET === 'cluster'
+
+function clusterNodes() {
+  const nodes = process.env.REDIS_CLUSTER_NODES
+  if (!nodes) throw new Error('REDIS_CLUSTER_NODES is not set: run the tests through `npm test`')
+  return nodes.split(',')
+}
+
+// The `redis` options that reach the test Redis: one server (DB 1, the default) or the cluster.
+function redisOptions() {
+  return onCluster() ? { cluster: { nodes: clusterNodes() } } : { url: redisUrl() }
+}
+
+// Options that reach nothing: connections are refused at once.
+function unreachableRedis() {
+  return onCluster() ? { cluster: { nodes: ['redis://127.0.0.1:1'] } } : { url: 'redis://127.0.0.1:1' }
+}
+
+// A plain ioredis client on the same Redis the cache uses, for checking what it wrote.
+function redisClient(options = {}) {
+  if (!onCluster()) return new Redis(redisUrl(), { db: 1, ...options })
+  const seeds = clusterNodes().map((url) => ({ host: new URL(url).hostname, port: Number(new URL(url).port) }))
+  return new Redis.Cluster(seeds, { redisOptions: options, keyPrefix: options.keyPrefix })
+}
+
 // Each test gets its own key prefix, so tests never see each other's keys.
 function uniquePrefix() {
   return `test:${randomUUID().slice(0, 8)}:`
@@ -19,7 +46,7 @@ function uniquePrefix() {
 
 function cacheOptions(extra = {}) {
   const { redis, ...rest } = extra
-  return { redis: { url: redisUrl(), keyPrefix: uniquePrefix(), ...redis }, ...rest }
+  return { redis: { ...redisOptions(), keyPrefix: uniquePrefix(), ...redis }, ...rest }
 }
 
 async function waitFor(predicate, timeoutMs = 5000) {
@@ -91,4 +118,10 @@ module.exports = {
   runNode,
   rng,
   setSuccessEvent,
-  getSuccessEvent, freePort, waitForRedis, sleep, redisUrl, uniquePrefix, cacheOptions, waitFor, settleEvents, quotes }
+  getSuccessEvent, freePort, waitForRedis, sleep, redisUrl, uniquePrefix, cacheOptions, waitFor, settleEvents, quotes,
+  onCluster,
+  clusterNodes,
+  redisOptions,
+  redisClient,
+  unreachableRedis,
+}

@@ -3,19 +3,18 @@
 // The TS service and this cache share one Redis during a rolling deploy (spec §2 compat):
 // the TS side is plain ioredis with keyPrefix "stream:" in DB 1, writing JSON strings.
 
-const Redis = require('ioredis')
 const { StreamCache, compressData } = require('..')
-const { redisUrl } = require('./helpers')
+const { redisClient, redisOptions } = require('./helpers')
 
 let ts
 let cache
 beforeAll(() => {
-  ts = new Redis(redisUrl(), { keyPrefix: 'stream:', db: 1 })
-  // The defaults are the TS app's: DB 1, keyPrefix "stream:".
-  cache = new StreamCache({ redis: { url: redisUrl() } })
+  ts = redisClient({ keyPrefix: 'stream:' })
+  // The defaults are the TS app's: DB 1 (on a cluster, DB 0, its only one), keyPrefix "stream:".
+  cache = new StreamCache({ redis: redisOptions() })
 })
 afterAll(async () => {
-  await ts.del('stream_cache_warmINTEROP.TS', 'stream_cache_warmINTEROP.NATIVE')
+  await Promise.all([ts.del('stream_cache_warmINTEROP.TS'), ts.del('stream_cache_warmINTEROP.NATIVE')])
   await cache.destroy()
   await ts.quit()
 })
@@ -104,7 +103,7 @@ test('setData writes exactly JSON.stringify bytes for 2,000 random values', asyn
 
 test('getData returns exactly JSON.parse values for 2,000 random stored values', async () => {
   const next = uniform(12)
-  const reader = new StreamCache({ redis: { url: redisUrl() }, maxHotCacheSize: 0 })
+  const reader = new StreamCache({ redis: redisOptions(), maxHotCacheSize: 0 })
   const mismatches = []
   for (let i = 0; i < 2000; i++) {
     const json = JSON.stringify(randomQuotes(next, 1 + Math.floor(next() * 12)))

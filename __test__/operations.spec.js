@@ -2,9 +2,8 @@
 
 // Every operation of spec §3 against a real redis-server, with the events of spec §4.
 
-const Redis = require('ioredis')
 const { StreamCache } = require('..')
-const { cacheOptions, redisUrl, settleEvents, quotes, sleep, waitFor, setSuccessEvent, getSuccessEvent } = require('./helpers')
+const { cacheOptions, redisClient, unreachableRedis, onCluster, settleEvents, quotes, sleep, waitFor, setSuccessEvent, getSuccessEvent } = require('./helpers')
 
 let caches = []
 function open(extra) {
@@ -16,7 +15,7 @@ function open(extra) {
 
 let redis
 beforeAll(() => {
-  redis = new Redis(redisUrl(), { db: 1 })
+  redis = redisClient()
 })
 afterAll(() => redis.quit())
 afterEach(async () => {
@@ -216,7 +215,10 @@ test('the hot tier never holds more than maxHotCacheSize entries', async () => {
 test('getHealthStatus and reportSystemMetrics', async () => {
   const { cache, events } = open()
   await cache.setData('S', quotes('S', 1))
-  expect(await cache.getHealthStatus()).toEqual({ status: 'healthy', hotCacheSize: 1, redisConnected: true, lastError: null })
+  const health = await cache.getHealthStatus()
+  expect(health).toMatchObject({ status: 'healthy', hotCacheSize: 1, redisConnected: true, lastError: null })
+  const node = { address: expect.stringMatching(/^127\.0\.0\.1:\d+$/), role: 'master', connected: true, error: null }
+  expect(health.nodes).toEqual(Array(onCluster() ? 3 : 1).fill(node))
   await cache.reportSystemMetrics()
   await settleEvents()
   const system = events.filter((e) => e.metricType === 'system')
@@ -228,7 +230,7 @@ test('getHealthStatus and reportSystemMetrics', async () => {
 })
 
 describe('with Redis unreachable', () => {
-  const down = { redis: { url: 'redis://127.0.0.1:1', connectTimeout: 200, commandTimeout: 300, maxRetriesPerRequest: 0 } }
+  const down = { redis: { ...unreachableRedis(), connectTimeout: 200, commandTimeout: 300, maxRetriesPerRequest: 0 } }
 
   test('reads miss, health says unhealthy, writes still land in hot and report the warm failure', async () => {
     const { cache, events } = open(down)
@@ -276,9 +278,9 @@ test('a cache without onMetric builds no events at all', async () => {
 })
 
 test('clearAll walks SCAN pages that hold none of its keys', async () => {
-  const filler = new Redis(redisUrl(), { db: 1 })
-  const noise = Array.from({ length: 3000 }, (_, i) => [`noise:${i}`, 'x']).flat()
-  await filler.mset(...noise)
+  const noise = Array.from({ length: 3000 }, (_, i) => `noise:${i}`)
+  // One command per key: on a cluster a multi-key command must stay within one slot.
+  await Promise.all(noise.map((key) => redis.set(key, 'x')))
   try {
     const { cache } = open()
     await cache.setData('only', quotes('O', 1))
@@ -286,7 +288,6 @@ test('clearAll walks SCAN pages that hold none of its keys', async () => {
     await cache.setData('only', quotes('O', 1))
     expect(await cache.clearAll({ preserveActive: true })).toEqual({ deleted: 0, preserved: 1 })
   } finally {
-    await filler.del(...Array.from({ length: 3000 }, (_, i) => `noise:${i}`))
-    await filler.quit()
+    await Promise.all(noise.map((key) => redis.del(key)))
   }
 })

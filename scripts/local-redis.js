@@ -3,7 +3,10 @@
 // Starts a throwaway redis-server on a free loopback port, for the demo and the tests.
 
 const { spawn, spawnSync } = require('node:child_process')
+const fs = require('node:fs')
 const net = require('node:net')
+const os = require('node:os')
+const path = require('node:path')
 
 function freePort() {
   return new Promise((resolve, reject) => {
@@ -50,4 +53,59 @@ async function startLocalRedis({ port, args = [] } = {}) {
   return { url: `redis://127.0.0.1:${chosen}`, port: chosen, process: server, stop: () => server.kill('SIGTERM') }
 }
 
-module.exports = { startLocalRedis, freePort, waitForRedis }
+function redisCli(port, ...args) {
+  const out = spawnSync('redis-cli', ['-h', '127.0.0.1', '-p', String(port), ...args], { encoding: 'utf8' })
+  if (out.error) throw new Error(`redis-cli could not run: ${out.error.message}`)
+  return out.stdout
+}
+
+// Polls until every node reports `cluster_state:ok` and agrees on the node count.
+async function waitForCluster(ports, timeoutMs = 30_000) {
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    const ready = ports.every((port) => {
+      const info = redisCli(port, 'CLUSTER', 'INFO')
+      return info.includes('cluster_state:ok') && info.includes(`cluster_known_nodes:${ports.length}`)
+    })
+    if (ready) return
+    if (Date.now() > deadline) throw new Error(`cluster on ports ${ports.join(',')} did not become ready`)
+    await new Promise((resolve) => setTimeout(resolve, 100))
+  }
+}
+
+// A throwaway Redis Cluster on loopback: `masters` masters with `replicas` replicas each.
+// Its state lives in a temporary directory that stop() removes.
+async function startLocalCluster({ masters = 3, replicas = 0, args = [] } = {}) {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'stream-cache-cluster-'))
+  const count = masters * (1 + replicas)
+  const ports = []
+  while (ports.length < count) {
+    const port = await freePort()
+    if (!ports.includes(port)) ports.push(port)
+  }
+  const servers = await Promise.all(
+    ports.map((port) =>
+      startLocalRedis({
+        port,
+        args: ['--cluster-enabled', 'yes', '--cluster-config-file', `nodes-${port}.conf`,
+          '--cluster-node-timeout', '1000', '--dir', dir, ...args],
+      }),
+    ),
+  )
+  const stop = () => {
+    for (const server of servers) server.stop()
+    fs.rmSync(dir, { recursive: true, force: true })
+  }
+  try {
+    const create = spawnSync('redis-cli', ['--cluster', 'create', ...ports.map((p) => `127.0.0.1:${p}`),
+      '--cluster-replicas', String(replicas), '--cluster-yes'], { encoding: 'utf8' })
+    if (create.status !== 0) throw new Error(`redis-cli --cluster create failed:\n${create.stdout}${create.stderr}`)
+    await waitForCluster(ports)
+  } catch (err) {
+    stop()
+    throw err
+  }
+  return { nodes: ports.map((p) => `redis://127.0.0.1:${p}`), ports, servers, stop }
+}
+
+module.exports = { startLocalRedis, startLocalCluster, freePort, waitForRedis, redisCli }

@@ -2,7 +2,7 @@
 //! operations in flight, one write, one read, one timer and one wake-up of the JS thread
 //! serve them all, where a task per operation paid each 64 times.
 //!
-//! One pipeline is in flight at a time; what arrives meanwhile forms the next one. Each
+//! One pipeline (on a cluster: one burst of routed commands) is in flight at a time; what arrives meanwhile forms the next one. Each
 //! pipeline is bounded by the deadline of its oldest command, so no operation waits longer
 //! than its own `commandTimeout` behind a stalled server.
 
@@ -62,29 +62,19 @@ async fn run(batcher: Arc<Batcher>, warm: Warm, outbox: Arc<Outbox>) {
             let mut jobs = std::mem::take(&mut *lock(&batcher.queue));
             let Some(oldest) = jobs.first() else { break };
             let deadline = oldest.deadline;
-            let pipe = warm.pipeline(jobs.iter_mut().map(|job| &mut job.command));
-            let replies = warm.send(pipe, deadline).await;
+            let outgoing = warm.prepare(jobs.iter_mut().map(|job| &mut job.command));
+            let replies = warm.send(outgoing, deadline).await;
             finish(jobs, replies, &warm, &outbox);
         }
     }
 }
 
-fn finish(jobs: Vec<Job>, replies: Result<Vec<Value>>, warm: &Warm, outbox: &Outbox) {
-    let mut done = Vec::with_capacity(jobs.len());
+fn finish(jobs: Vec<Job>, replies: Vec<Result<Vec<Value>>>, warm: &Warm, outbox: &Outbox) {
     let mut metrics = Vec::new();
-    match replies {
-        Ok(replies) => {
-            let mut replies = replies.into_iter();
-            for job in jobs {
-                let mine = replies.by_ref().take(job.command.replies()).collect();
-                done.push((job.finish)(warm, &job.command, Ok(mine), &mut metrics));
-            }
-        }
-        Err(e) => {
-            for job in jobs {
-                done.push((job.finish)(warm, &job.command, Err(e.clone()), &mut metrics));
-            }
-        }
-    }
+    let mut done: Vec<_> = jobs
+        .into_iter()
+        .zip(replies)
+        .map(|(job, replies)| (job.finish)(warm, &job.command, replies, &mut metrics))
+        .collect();
     outbox.complete_all(&mut done, &mut metrics);
 }

@@ -38,6 +38,7 @@ mod op {
     pub const FOUND_POINTS: f64 = 8.0;
     pub const BATCH_POINTS: f64 = 9.0;
     pub const EVICTED: f64 = 10.0;
+    pub const HEALTH_NODES: f64 = 11.0;
 }
 
 /// What `setData` (or a promotion) did with the hot tier.
@@ -265,9 +266,9 @@ impl Core {
     pub fn health(&mut self, id: u32) {
         let (warm, outbox) = (self.warm.clone(), self.outbox.clone());
         self.tasks.spawn(async move {
-            let error = warm.ping().await.err().map(|e| e.to_string());
-            let metric = error.clone().map(|message| Metric::Failed { op: "healthCheck", critical: false, message });
-            outbox.complete(Completion { id, outcome: Outcome::Health { error } }, metric);
+            let health = warm.health().await;
+            let metric = health.error.clone().map(|message| Metric::Failed { op: "healthCheck", critical: false, message });
+            outbox.complete(Completion { id, outcome: Outcome::Health(health) }, metric);
         });
     }
 
@@ -361,8 +362,11 @@ impl Core {
                     [id, op::BATCH_END, 0.0, 0.0]
                 }
                 Outcome::Cleared(c) => [id, op::CLEARED, c.deleted as f64, c.preserved as f64],
-                Outcome::Health { error } => {
-                    let error = match error {
+                Outcome::Health(health) => {
+                    // Rare and small: the node list crosses as JSON.
+                    out.strings.push(serde_json::to_string(&health.nodes).unwrap_or_else(|_| "[]".into()));
+                    out.ops.extend_from_slice(&[id, op::HEALTH_NODES, (out.strings.len() - 1) as f64, 0.0]);
+                    let error = match health.error {
                         Some(message) => {
                             out.strings.push(message);
                             (out.strings.len() - 1) as f64

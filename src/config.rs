@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use redis::{ConnectionInfo, IntoConnectionInfo};
+use redis::{ClientTlsConfig, ConnectionAddr, ConnectionInfo, IntoConnectionInfo, TlsCertificates};
 
 use crate::error::{CacheError, Result};
 
@@ -18,8 +18,51 @@ pub enum Raw {
     Bool(bool),
     Num(f64),
     Str(String),
+    /// A `Buffer`.
+    Bytes(Vec<u8>),
+    List(Vec<Raw>),
+    /// A plain object's own properties, in order.
+    Map(Vec<(String, Raw)>),
     /// Any other JavaScript type, named by `typeof`.
     Other(&'static str),
+}
+
+impl Raw {
+    fn type_name(&self) -> &'static str {
+        match self {
+            Raw::Missing => "undefined",
+            Raw::Bool(_) => "boolean",
+            Raw::Num(_) => "number",
+            Raw::Str(_) => "string",
+            Raw::Bytes(_) => "Buffer",
+            Raw::List(_) => "array",
+            Raw::Map(_) => "object",
+            Raw::Other(t) => t,
+        }
+    }
+
+    fn field(&self, name: &str) -> &Raw {
+        match self {
+            Raw::Map(fields) => fields.iter().find(|(k, _)| k == name).map_or(&Raw::Missing, |(_, v)| v),
+            _ => &Raw::Missing,
+        }
+    }
+}
+
+/// Where the warm tier lives.
+#[derive(Debug, Clone)]
+pub enum Topology {
+    Single(ConnectionInfo),
+    /// Seed nodes of a Redis Cluster; the client discovers the others and the slot map.
+    Cluster(Vec<ConnectionInfo>),
+}
+
+/// TLS beyond what a `rediss://` URL says: trusted CAs, a client certificate, verification.
+#[derive(Debug, Clone)]
+pub struct Tls {
+    pub certificates: TlsCertificates,
+    /// ioredis' `rejectUnauthorized`; `false` accepts any server certificate.
+    pub verify: bool,
 }
 
 /// Where option values come from; `path` is dotted (`"redis.port"`).
@@ -30,7 +73,10 @@ pub trait OptionSource {
 /// Everything the cache needs, validated.
 #[derive(Debug, Clone)]
 pub struct Settings {
-    pub connection: ConnectionInfo,
+    pub topology: Topology,
+    /// Credentials and database for every node (the cluster client takes them separately).
+    pub redis: redis::RedisConnectionInfo,
+    pub tls: Option<Tls>,
     /// Kept only to scrub it out of error messages.
     pub secret: Option<String>,
     pub key_prefix: String,
@@ -51,7 +97,7 @@ pub struct Settings {
 }
 
 const DEFAULT_HOST: &str = "localhost";
-const DEFAULT_PORT: f64 = 6379.0;
+const DEFAULT_PORT: u16 = 6379;
 const DEFAULT_DB: i64 = 1;
 const DEFAULT_KEY_PREFIX: &str = "stream:";
 const MIB: f64 = 1024.0 * 1024.0;
@@ -59,34 +105,49 @@ const MIB: f64 = 1024.0 * 1024.0;
 impl Settings {
     pub fn from_source(src: &dyn OptionSource) -> Result<Settings> {
         let o = Reader(src);
-        if o.truthy("redis.tls")? {
-            return Err(CacheError::Range(
-                "options.redis.tls: TLS connections are not supported by this build yet".into(),
-            ));
-        }
+        let tls = tls(&src.get("redis.tls")?)?;
         let url = o.string("redis.url")?;
+        let host = o.string("redis.host")?;
+        let port = o.integer("redis.port", 1.0, 65535.0)?.map(|p| p as u16);
         let username = o.string("redis.username")?;
         let password = o.string("redis.password")?;
         let db = o.integer("redis.db", 0.0, i64::MAX as f64)?.map(|d| d as i64);
 
-        let mut connection = match &url {
-            Some(url) => parse_url(url)?,
-            None => {
-                let host = o.string("redis.host")?.unwrap_or_else(|| DEFAULT_HOST.to_string());
-                if host.is_empty() {
-                    return Err(CacheError::Range("options.redis.host must not be empty".into()));
+        let cluster = src.get("redis.cluster")?;
+        let topology = if cluster == Raw::Missing {
+            let connection = match &url {
+                Some(url) => parse_url(url, "options.redis.url")?,
+                None => {
+                    let host = host.unwrap_or_else(|| DEFAULT_HOST.to_string());
+                    node_from_parts(&host, port.unwrap_or(DEFAULT_PORT), "options.redis")?
                 }
-                let port = o.integer("redis.port", 1.0, 65535.0)?.unwrap_or(DEFAULT_PORT) as u16;
-                (host.as_str(), port)
-                    .into_connection_info()
-                    .map_err(|_| CacheError::Range("options.redis.host is not a valid host".into()))?
+            };
+            Topology::Single(connection)
+        } else {
+            if url.is_some() || host.is_some() || port.is_some() {
+                return Err(CacheError::Range(
+                    "options.redis.cluster names the nodes; leave out options.redis.url, host and port".into(),
+                ));
             }
+            Topology::Cluster(cluster_nodes(&cluster)?)
         };
-        let mut redis = connection.redis_settings().clone();
-        if let Some(db) = db {
-            redis = redis.set_db(db);
-        } else if url.as_deref().map(url_names_db) != Some(true) {
-            redis = redis.set_db(DEFAULT_DB);
+        let first = match &topology {
+            Topology::Single(c) => c,
+            Topology::Cluster(nodes) => &nodes[0],
+        };
+        let mut redis = first.redis_settings().clone();
+        let clustered = matches!(topology, Topology::Cluster(_));
+        redis = match (db, clustered) {
+            (Some(db), _) => redis.set_db(db),
+            (None, true) => redis,
+            (None, false) if url.as_deref().map(url_names_db) == Some(true) => redis,
+            (None, false) => redis.set_db(DEFAULT_DB),
+        };
+        if clustered && redis.db() != 0 {
+            return Err(CacheError::Range(format!(
+                "options.redis.db: Redis Cluster has only database 0, got {}",
+                redis.db()
+            )));
         }
         if let Some(user) = &username {
             redis = redis.set_username(user);
@@ -95,10 +156,15 @@ impl Settings {
             redis = redis.set_password(pass);
         }
         let secret = redis.password().map(str::to_string).filter(|p| !p.is_empty());
-        connection = connection.set_redis_settings(redis);
+        let topology = match topology {
+            Topology::Single(c) => Topology::Single(secure(c.set_redis_settings(redis.clone()), &tls)),
+            Topology::Cluster(nodes) => Topology::Cluster(nodes.into_iter().map(|c| secure(c, &tls)).collect()),
+        };
 
         Ok(Settings {
-            connection,
+            topology,
+            redis,
+            tls,
             secret,
             key_prefix: o.string("redis.keyPrefix")?.unwrap_or_else(|| DEFAULT_KEY_PREFIX.into()),
             connect_timeout: o.millis("redis.connectTimeout", 1.0)?.unwrap_or(ms(5000)),
@@ -122,24 +188,157 @@ fn ms(n: u64) -> Duration {
     Duration::from_millis(n)
 }
 
-fn parse_url(url: &str) -> Result<ConnectionInfo> {
+fn parse_url(url: &str, what: &str) -> Result<ConnectionInfo> {
     let malformed = || {
-        CacheError::Type(format!(
-            "options.redis.url is not a valid redis:// URL: {}",
-            redact_url(url)
-        ))
+        CacheError::Type(format!("{what} is not a valid redis:// or rediss:// URL: {}", redact_url(url)))
     };
     let parsed = redis::parse_redis_url(url).ok_or_else(malformed)?;
-    match parsed.scheme() {
-        "redis" => {}
-        "rediss" => {
-            return Err(CacheError::Range(
-                "options.redis.url: rediss:// (TLS) is not supported by this build yet".into(),
-            ))
-        }
-        _ => return Err(malformed()),
+    if !matches!(parsed.scheme(), "redis" | "rediss") {
+        return Err(malformed());
     }
     url.into_connection_info().map_err(|_| malformed())
+}
+
+fn node_from_parts(host: &str, port: u16, what: &str) -> Result<ConnectionInfo> {
+    if host.is_empty() {
+        return Err(CacheError::Range(format!("{what}.host must not be empty")));
+    }
+    ConnectionAddr::Tcp(host.to_string(), port)
+        .into_connection_info()
+        .map_err(|_| CacheError::Range(format!("{what}.host is not a valid host")))
+}
+
+/// `redis.cluster.nodes`: URLs or `{ host, port }` objects, as ioredis' Cluster takes them.
+fn cluster_nodes(cluster: &Raw) -> Result<Vec<ConnectionInfo>> {
+    if !matches!(cluster, Raw::Map(_)) {
+        return Err(CacheError::Type(format!(
+            "options.redis.cluster must be an object like {{ nodes: [...] }}, got {}",
+            cluster.type_name()
+        )));
+    }
+    let nodes = match cluster.field("nodes") {
+        Raw::List(nodes) if !nodes.is_empty() => nodes,
+        Raw::List(_) => return Err(CacheError::Range("options.redis.cluster.nodes must not be empty".into())),
+        other => {
+            return Err(CacheError::Type(format!(
+                "options.redis.cluster.nodes must be an array of URLs or {{ host, port }}, got {}",
+                other.type_name()
+            )))
+        }
+    };
+    nodes
+        .iter()
+        .enumerate()
+        .map(|(i, node)| {
+            let what = format!("options.redis.cluster.nodes[{i}]");
+            match node {
+                Raw::Str(url) => parse_url(url, &what),
+                Raw::Map(_) => {
+                    let host = match node.field("host") {
+                        Raw::Missing => DEFAULT_HOST.to_string(),
+                        Raw::Str(h) => h.clone(),
+                        other => return Err(CacheError::Type(format!("{what}.host must be a string, got {}", other.type_name()))),
+                    };
+                    let port = match node.field("port") {
+                        Raw::Missing => DEFAULT_PORT,
+                        Raw::Num(p) if p.fract() == 0.0 && (1.0..=65535.0).contains(p) => *p as u16,
+                        Raw::Num(p) => return Err(CacheError::Range(format!("{what}.port must be an integer from 1 to 65535, got {p}"))),
+                        other => return Err(CacheError::Type(format!("{what}.port must be a number, got {}", other.type_name()))),
+                    };
+                    node_from_parts(&host, port, &what)
+                }
+                other => Err(CacheError::Type(format!(
+                    "{what} must be a URL string or {{ host, port }}, got {}",
+                    other.type_name()
+                ))),
+            }
+        })
+        .collect()
+}
+
+/// `redis.tls` the ioredis way: `true`/`{}` turns TLS on; `ca`, `cert` and `key` are PEM
+/// (strings or Buffers, `ca` also an array of them); `rejectUnauthorized: false` skips
+/// verification. Keys this client would silently ignore are refused instead.
+fn tls(raw: &Raw) -> Result<Option<Tls>> {
+    const KNOWN: [&str; 4] = ["ca", "cert", "key", "rejectUnauthorized"];
+    let fields = match raw {
+        Raw::Missing | Raw::Bool(false) => return Ok(None),
+        Raw::Bool(true) => &Vec::new(),
+        Raw::Map(fields) => fields,
+        other => {
+            return Err(CacheError::Type(format!(
+                "options.redis.tls must be true or an object like {{ ca, rejectUnauthorized }}, got {}",
+                other.type_name()
+            )))
+        }
+    };
+    if let Some((name, _)) = fields.iter().find(|(k, v)| !KNOWN.contains(&k.as_str()) && *v != Raw::Missing) {
+        return Err(CacheError::Range(format!(
+            "options.redis.tls.{name} is not supported; supported are {}",
+            KNOWN.join(", ")
+        )));
+    }
+    let ca = match raw.field("ca") {
+        Raw::List(items) => {
+            let mut all = Vec::new();
+            for (i, item) in items.iter().enumerate() {
+                all.extend(pem(item, &format!("ca[{i}]"))?.unwrap_or_default());
+                all.push(b'\n');
+            }
+            Some(all)
+        }
+        one => pem(one, "ca")?,
+    };
+    let client_tls = match (pem(raw.field("cert"), "cert")?, pem(raw.field("key"), "key")?) {
+        (Some(client_cert), Some(client_key)) => Some(ClientTlsConfig { client_cert, client_key }),
+        (None, None) => None,
+        _ => return Err(CacheError::Range("options.redis.tls: cert and key must be given together".into())),
+    };
+    let verify = match raw.field("rejectUnauthorized") {
+        Raw::Missing => true,
+        Raw::Bool(b) => *b,
+        other => {
+            return Err(CacheError::Type(format!(
+                "options.redis.tls.rejectUnauthorized must be a boolean, got {}",
+                other.type_name()
+            )))
+        }
+    };
+    Ok(Some(Tls { certificates: TlsCertificates { client_tls, root_cert: ca }, verify }))
+}
+
+/// A PEM option's bytes. Contents are checked here only for being PEM at all; a bad
+/// certificate inside is reported when the client is built.
+fn pem(raw: &Raw, name: &str) -> Result<Option<Vec<u8>>> {
+    let bytes = match raw {
+        Raw::Missing => return Ok(None),
+        Raw::Str(s) => s.as_bytes().to_vec(),
+        Raw::Bytes(b) => b.clone(),
+        other => {
+            return Err(CacheError::Type(format!(
+                "options.redis.tls.{name} must be PEM text (a string or Buffer), got {}",
+                other.type_name()
+            )))
+        }
+    };
+    if !bytes.windows(11).any(|w| w == b"-----BEGIN ") {
+        return Err(CacheError::Range(format!(
+            "options.redis.tls.{name} is not PEM text; pass the file's contents, e.g. fs.readFileSync(path)"
+        )));
+    }
+    Ok(Some(bytes))
+}
+
+/// Puts a node on TLS when `redis.tls` asks for it (a `rediss://` URL already is).
+fn secure(connection: ConnectionInfo, tls: &Option<Tls>) -> ConnectionInfo {
+    let Some(tls) = tls else { return connection };
+    let addr = match connection.addr() {
+        ConnectionAddr::Tcp(host, port) | ConnectionAddr::TcpTls { host, port, .. } => {
+            ConnectionAddr::TcpTls { host: host.clone(), port: *port, insecure: !tls.verify, tls_params: None }
+        }
+        other => other.clone(),
+    };
+    connection.set_addr(addr)
 }
 
 /// Whether a `redis://host/N` URL chooses its own database, which then beats the default.
@@ -166,14 +365,7 @@ struct Reader<'a>(&'a dyn OptionSource);
 
 impl Reader<'_> {
     fn wrong_type(path: &str, expected: &str, got: &Raw) -> CacheError {
-        let got = match got {
-            Raw::Missing => "undefined",
-            Raw::Bool(_) => "boolean",
-            Raw::Num(_) => "number",
-            Raw::Str(_) => "string",
-            Raw::Other(t) => t,
-        };
-        CacheError::Type(format!("options.{path} must be {expected}, got {got}"))
+        CacheError::Type(format!("options.{path} must be {expected}, got {}", got.type_name()))
     }
 
     fn number(&self, path: &str) -> Result<Option<f64>> {
@@ -229,10 +421,6 @@ impl Reader<'_> {
         }
     }
 
-    /// ioredis accepts `tls: {}` as "on"; anything present and not `false` counts.
-    fn truthy(&self, path: &str) -> Result<bool> {
-        Ok(!matches!(self.0.get(path)?, Raw::Missing | Raw::Bool(false)))
-    }
 }
 
 #[cfg(test)]
@@ -256,7 +444,7 @@ mod tests {
     #[test]
     fn defaults_match_the_typescript_service() {
         let s = settings(&[]).unwrap();
-        assert_eq!(s.connection.redis_settings().db(), 1);
+        assert_eq!(s.redis.db(), 1);
         assert_eq!(s.key_prefix, "stream:");
         assert_eq!(s.hot_ttl, ms(5000));
         assert_eq!(s.warm_ttl_secs, 300);
@@ -272,15 +460,15 @@ mod tests {
     #[test]
     fn url_database_wins_over_default_but_not_over_explicit_db() {
         let s = settings(&[("redis.url", Raw::Str("redis://127.0.0.1:7777/4".into()))]).unwrap();
-        assert_eq!(s.connection.redis_settings().db(), 4);
+        assert_eq!(s.redis.db(), 4);
         let s = settings(&[("redis.url", Raw::Str("redis://127.0.0.1:7777".into()))]).unwrap();
-        assert_eq!(s.connection.redis_settings().db(), 1);
+        assert_eq!(s.redis.db(), 1);
         let s = settings(&[
             ("redis.url", Raw::Str("redis://127.0.0.1:7777/4".into())),
             ("redis.db", Raw::Num(2.0)),
         ])
         .unwrap();
-        assert_eq!(s.connection.redis_settings().db(), 2);
+        assert_eq!(s.redis.db(), 2);
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! Reading JavaScript arguments into Rust values, or into coded errors that name the
 //! argument (spec §7). Nothing here trusts the caller's types.
 
-use napi::bindgen_prelude::{FromNapiValue, Object};
+use napi::bindgen_prelude::{Buffer, FromNapiValue, Object};
 use napi::bindgen_prelude::JsObjectValue;
 use napi::{JsValue, Unknown, ValueType};
 
@@ -167,14 +167,47 @@ impl OptionSource for JsOptions<'_> {
                 }
                 continue;
             }
-            return Ok(match t {
-                ValueType::Undefined | ValueType::Null => Raw::Missing,
-                ValueType::Boolean => Raw::Bool(cast(&value, &what)?),
-                ValueType::Number => Raw::Num(cast(&value, &what)?),
-                ValueType::String => Raw::Str(cast(&value, &what)?),
-                _ => Raw::Other(type_name(&value)),
-            });
+            return raw(&value, &what, 0);
         }
         Ok(Raw::Missing)
     }
+}
+
+/// Nesting an option value may have (`redis.cluster.nodes[i].host` is two below the leaf).
+const MAX_OPTION_DEPTH: usize = 3;
+
+/// One option value; arrays, buffers and plain objects are read whole, a few levels deep.
+fn raw(value: &Unknown, what: &str, depth: usize) -> Result<Raw> {
+    Ok(match kind(value, what)? {
+        ValueType::Undefined | ValueType::Null => Raw::Missing,
+        ValueType::Boolean => Raw::Bool(cast(value, what)?),
+        ValueType::Number => Raw::Num(cast(value, what)?),
+        ValueType::String => Raw::Str(cast(value, what)?),
+        ValueType::Object if depth < MAX_OPTION_DEPTH => {
+            if value.is_buffer().unwrap_or(false) {
+                let bytes: Buffer = cast(value, what)?;
+                return Ok(Raw::Bytes(bytes.to_vec()));
+            }
+            let obj: Object = cast(value, what)?;
+            if value.is_array().unwrap_or(false) {
+                let len = obj.get_array_length().map_err(|e| unreadable(what, e))?;
+                let items = (0..len).map(|i| {
+                    let item: Unknown = obj.get_element(i).map_err(|e| unreadable(what, e))?;
+                    raw(&item, &format!("{what}[{i}]"), depth + 1)
+                });
+                return Ok(Raw::List(items.collect::<Result<_>>()?));
+            }
+            let names = obj.get_property_names().map_err(|e| unreadable(what, e))?;
+            let len = names.get_array_length().map_err(|e| unreadable(what, e))?;
+            let mut fields = Vec::with_capacity(len as usize);
+            for i in 0..len {
+                let name: String = names.get_element(i).map_err(|e| unreadable(what, e))?;
+                let item: Unknown = obj.get_named_property(&name).map_err(|e| unreadable(what, e))?;
+                let item = raw(&item, &format!("{what}.{name}"), depth + 1)?;
+                fields.push((name, item));
+            }
+            Raw::Map(fields)
+        }
+        _ => Raw::Other(type_name(value)),
+    })
 }

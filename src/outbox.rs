@@ -39,7 +39,7 @@ pub enum Outcome {
     /// Results for a batch's hot misses, in the order they were asked for.
     Batch(Vec<Option<Found>>),
     Cleared(Cleared),
-    Health { error: Option<String> },
+    Health(crate::warm::Health),
     Failed { code: &'static str, message: String },
 }
 
