@@ -4,8 +4,11 @@
 //! options object written for the old service works unchanged. Validation is pure: the
 //! JavaScript object is read through [`OptionSource`], which tests replace with a map.
 
+use std::sync::Arc;
 use std::time::Duration;
 
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use redis::{ClientTlsConfig, ConnectionAddr, ConnectionInfo, IntoConnectionInfo, TlsCertificates};
 
 use crate::error::{CacheError, Result};
@@ -294,6 +297,12 @@ fn tls(raw: &Raw) -> Result<Option<Tls>> {
         (None, None) => None,
         _ => return Err(CacheError::Range("options.redis.tls: cert and key must be given together".into())),
     };
+    if let Some(ca) = &ca {
+        check_ca(ca)?;
+    }
+    if let Some(client) = &client_tls {
+        check_client_identity(client)?;
+    }
     let verify = match raw.field("rejectUnauthorized") {
         Raw::Missing => true,
         Raw::Bool(b) => *b,
@@ -327,6 +336,34 @@ fn pem(raw: &Raw, name: &str) -> Result<Option<Vec<u8>>> {
         )));
     }
     Ok(Some(bytes))
+}
+
+fn bad_pem(name: &str, e: impl std::fmt::Display) -> CacheError {
+    CacheError::Range(format!("options.redis.tls.{name} could not be used: {e}"))
+}
+
+/// Every CA certificate parses as a trust anchor, so a bad one fails here, not at connect.
+fn check_ca(ca: &[u8]) -> Result<()> {
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_slice_iter(ca) {
+        roots.add(cert.map_err(|e| bad_pem("ca", e))?).map_err(|e| bad_pem("ca", e))?;
+    }
+    Ok(())
+}
+
+/// The client certificate and key parse and belong together.
+fn check_client_identity(client: &ClientTlsConfig) -> Result<()> {
+    let chain: Vec<_> = CertificateDer::pem_slice_iter(&client.client_cert)
+        .collect::<std::result::Result<_, _>>()
+        .map_err(|e| bad_pem("cert", e))?;
+    let key = PrivateKeyDer::from_pem_slice(&client.client_key).map_err(|e| bad_pem("key", e))?;
+    rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .map_err(|e| bad_pem("cert", e))?
+        .with_root_certificates(rustls::RootCertStore::empty())
+        .with_client_auth_cert(chain, key)
+        .map_err(|e| bad_pem("key", e))?;
+    Ok(())
 }
 
 /// Puts a node on TLS when `redis.tls` asks for it (a `rediss://` URL already is).
@@ -497,5 +534,95 @@ mod tests {
         assert!(!err.to_string().contains("hunter2"), "{err}");
         let s = settings(&[("redis.password", Raw::Str("hunter2".into()))]).unwrap();
         assert_eq!(s.secret.as_deref(), Some("hunter2"));
+    }
+
+    fn map(fields: &[(&str, Raw)]) -> Raw {
+        Raw::Map(fields.iter().map(|(k, v)| (k.to_string(), v.clone())).collect())
+    }
+
+    /// A real CA certificate (its key was discarded); parsing is checked, not trust.
+    const PEM: &str = include_str!("../__test__/fixtures/ca.pem");
+
+    #[test]
+    fn cluster_nodes_take_urls_or_host_and_port_and_only_database_0() {
+        let nodes = Raw::List(vec![
+            Raw::Str("redis://10.0.0.1:7000".into()),
+            map(&[("host", Raw::Str("10.0.0.2".into())), ("port", Raw::Num(7001.0))]),
+            map(&[("port", Raw::Num(7002.0))]),
+        ]);
+        let s = settings(&[("redis.cluster", map(&[("nodes", nodes.clone())]))]).unwrap();
+        let Topology::Cluster(seeds) = &s.topology else { panic!("not a cluster") };
+        let addrs: Vec<String> = seeds.iter().map(|c| c.addr().to_string()).collect();
+        assert_eq!(addrs, ["10.0.0.1:7000", "10.0.0.2:7001", "localhost:7002"]);
+        assert_eq!(s.redis.db(), 0);
+
+        let err = settings(&[("redis.cluster", map(&[("nodes", nodes.clone())])), ("redis.db", Raw::Num(1.0))]).unwrap_err();
+        assert!(err.to_string().contains("only database 0"), "{err}");
+        let err = settings(&[("redis.cluster", map(&[("nodes", nodes)])), ("redis.url", Raw::Str("redis://h".into()))]).unwrap_err();
+        assert!(err.to_string().contains("leave out"), "{err}");
+    }
+
+    #[test]
+    fn bad_cluster_nodes_are_coded_errors_naming_the_node() {
+        let cases: Vec<(Raw, &str, bool)> = vec![
+            (Raw::Str("redis://h".into()), "options.redis.cluster must be an object", true),
+            (map(&[]), "options.redis.cluster.nodes must be an array", true),
+            (map(&[("nodes", Raw::List(vec![]))]), "must not be empty", false),
+            (map(&[("nodes", Raw::List(vec![Raw::Num(1.0)]))]), "nodes[0] must be a URL", true),
+            (map(&[("nodes", Raw::List(vec![Raw::Str("http://h".into())]))]), "nodes[0] is not a valid", true),
+            (map(&[("nodes", Raw::List(vec![map(&[("port", Raw::Num(0.0))])]))]), "nodes[0].port must be an integer", false),
+            (map(&[("nodes", Raw::List(vec![map(&[("host", Raw::Str("".into()))])]))]), "nodes[0].host must not be empty", false),
+        ];
+        for (cluster, message, is_type) in cases {
+            let err = settings(&[("redis.cluster", cluster.clone())]).unwrap_err();
+            assert_eq!(err.code(), crate::error::INVALID_ARGUMENT);
+            assert!(err.to_string().contains(message), "{cluster:?}: {err}");
+            assert_eq!(matches!(err, CacheError::Type(_)), is_type, "{cluster:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn tls_is_ioredis_shaped_and_switches_every_node_to_tls() {
+        let tls = map(&[
+            ("ca", Raw::List(vec![Raw::Str(PEM.into()), Raw::Bytes(PEM.as_bytes().to_vec())])),
+            ("rejectUnauthorized", Raw::Bool(false)),
+        ]);
+        let s = settings(&[("redis.tls", tls), ("redis.host", Raw::Str("db".into()))]).unwrap();
+        let Topology::Single(c) = &s.topology else { panic!("not single") };
+        assert!(matches!(c.addr(), ConnectionAddr::TcpTls { insecure: true, .. }), "{:?}", c.addr());
+        let tls = s.tls.unwrap();
+        assert!(!tls.verify);
+        assert_eq!(tls.certificates.root_cert.map(|c| c.len()), Some(2 * PEM.len() + 2));
+
+        let s = settings(&[("redis.tls", Raw::Bool(true))]).unwrap();
+        let Topology::Single(c) = &s.topology else { panic!("not single") };
+        assert!(matches!(c.addr(), ConnectionAddr::TcpTls { insecure: false, .. }));
+
+        let s = settings(&[("redis.url", Raw::Str("rediss://h:6380".into()))]).unwrap();
+        let Topology::Single(c) = &s.topology else { panic!("not single") };
+        assert!(matches!(c.addr(), ConnectionAddr::TcpTls { .. }));
+        assert!(s.tls.is_none());
+    }
+
+    #[test]
+    fn bad_tls_options_are_refused_not_ignored() {
+        let cases: Vec<(Raw, &str)> = vec![
+            (Raw::Str("yes".into()), "options.redis.tls must be true or an object"),
+            (map(&[("servername", Raw::Str("h".into()))]), "options.redis.tls.servername is not supported"),
+            (map(&[("ca", Raw::Str("/etc/ssl/ca.pem".into()))]), "options.redis.tls.ca is not PEM text"),
+            (map(&[("ca", Raw::Num(1.0))]), "options.redis.tls.ca must be PEM text"),
+            (map(&[("cert", Raw::Str(PEM.into()))]), "cert and key must be given together"),
+            (map(&[("rejectUnauthorized", Raw::Str("false".into()))]), "rejectUnauthorized must be a boolean"),
+            (map(&[("ca", Raw::Str(PEM.replace("MII", "AAA")))]), "options.redis.tls.ca could not be used"),
+            (
+                map(&[("cert", Raw::Str(PEM.into())), ("key", Raw::Str("-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n".into()))]),
+                "options.redis.tls.key could not be used",
+            ),
+        ];
+        for (tls, message) in cases {
+            let err = settings(&[("redis.tls", tls.clone())]).unwrap_err();
+            assert_eq!(err.code(), crate::error::INVALID_ARGUMENT);
+            assert!(err.to_string().contains(message), "{tls:?}: {err}");
+        }
     }
 }
