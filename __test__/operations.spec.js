@@ -137,6 +137,36 @@ test('getBatchData mixes hot hits, warm hits and misses, in chunks, and promotes
   expect(await cache.getBatchData([])).toEqual({})
 })
 
+// MGET calls the server(s) answered so far, from INFO commandstats.
+async function mgetCalls() {
+  const servers = onCluster() ? redis.nodes('master') : [redis]
+  const stats = await Promise.all(servers.map((server) => server.info('commandstats')))
+  return stats.reduce((sum, text) => sum + Number(/cmdstat_mget:calls=(\d+)/.exec(text)?.[1] ?? 0), 0)
+}
+
+test('getBatchData sends one MGET per maxBatchSize keys, and on a cluster per hash slot', async () => {
+  const opts = cacheOptions({ maxBatchSize: 20, maxHotCacheSize: 0 })
+  const { cache } = open(opts)
+  const keys = Array.from({ length: 50 }, (_, i) => `B${i}`)
+  // Keys sharing a hash tag share a slot, so on a cluster too they go in one MGET per chunk.
+  const tagged = keys.map((key) => `{AAPL}${key}`)
+  for (const key of [...keys, ...tagged]) await cache.setData(key, quotes(key, 1))
+  const slots = onCluster()
+    ? new Set(await Promise.all(keys.map((key) => redis.cluster('KEYSLOT', `${opts.redis.keyPrefix}stream_cache_warm${key}`))))
+    : null
+
+  let before = await mgetCalls()
+  const result = await cache.getBatchData(keys)
+  expect(keys.every((key) => result[key][0].s === key)).toBe(true)
+  // 50 keys in chunks of 20; on a cluster, each slot's keys (here nearly one per slot) alone.
+  expect((await mgetCalls()) - before).toBe(onCluster() ? slots.size : 3)
+
+  before = await mgetCalls()
+  const sameSlot = await cache.getBatchData(tagged)
+  expect(tagged.every((key) => sameSlot[key][0].s === key)).toBe(true)
+  expect((await mgetCalls()) - before).toBe(3)
+})
+
 test('getBatchData handles __proto__ and repeated keys as plain own properties', async () => {
   const { cache } = open()
   await cache.setData('__proto__', quotes('P', 1))

@@ -59,13 +59,19 @@ function redisCli(port, ...args) {
   return out.stdout
 }
 
-// Polls until every node reports `cluster_state:ok` and agrees on the node count.
-async function waitForCluster(ports, timeoutMs = 30_000) {
+// Polls until every node reports `cluster_state:ok` and sees every node in its final role,
+// and every replica has finished its first sync (before that it could not take over).
+async function waitForCluster(ports, replicas, timeoutMs = 30_000) {
   const deadline = Date.now() + timeoutMs
+  const expectedReplicas = (ports.length / (1 + replicas)) * replicas
   for (;;) {
     const ready = ports.every((port) => {
       const info = redisCli(port, 'CLUSTER', 'INFO')
-      return info.includes('cluster_state:ok') && info.includes(`cluster_known_nodes:${ports.length}`)
+      const roles = redisCli(port, 'CLUSTER', 'NODES').split('\n').filter((line) => /\bslave\b/.test(line))
+      const replication = redisCli(port, 'INFO', 'replication')
+      const synced = !replication.includes('role:slave') || replication.includes('master_link_status:up')
+      return info.includes('cluster_state:ok') && info.includes(`cluster_known_nodes:${ports.length}`) &&
+        roles.length === expectedReplicas && synced
     })
     if (ready) return
     if (Date.now() > deadline) throw new Error(`cluster on ports ${ports.join(',')} did not become ready`)
@@ -100,7 +106,7 @@ async function startLocalCluster({ masters = 3, replicas = 0, args = [] } = {}) 
     const create = spawnSync('redis-cli', ['--cluster', 'create', ...ports.map((p) => `127.0.0.1:${p}`),
       '--cluster-replicas', String(replicas), '--cluster-yes'], { encoding: 'utf8' })
     if (create.status !== 0) throw new Error(`redis-cli --cluster create failed:\n${create.stdout}${create.stderr}`)
-    await waitForCluster(ports)
+    await waitForCluster(ports, replicas)
   } catch (err) {
     stop()
     throw err

@@ -6,19 +6,22 @@
 //! waits for (or fails on) Redis. Every command is bounded by `commandTimeout`, so no
 //! operation can hang on a dead server.
 
+use std::collections::HashMap;
 use std::future::Future;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures_util::future::join_all;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::cluster::{ClusterClientBuilder, ClusterConfig};
+use redis::cluster::{ClusterClient, ClusterClientBuilder, ClusterConfig};
 use redis::cluster_async::ClusterConnection;
-use redis::cluster_routing::{RoutingInfo, SingleNodeRoutingInfo};
+use redis::cluster_routing::{RoutingInfo, SingleNodeRoutingInfo, Slot};
 use redis::{Client, ConnectionAddr, ConnectionInfo, RedisError, TlsMode, Value};
 use serde::Serialize;
 
 use crate::config::{Settings, Topology};
 use crate::error::{CacheError, Result};
+use crate::outbox::lock;
 use crate::points::{utf16_len, Encoded};
 
 /// The fixed part of every warm key; the caller's key follows with no separator (compat).
@@ -96,8 +99,66 @@ pub fn texts(replies: Vec<Value>, keys: usize, chunk: usize) -> Vec<Option<Strin
 
 #[derive(Clone)]
 enum Conn {
-    Single(ConnectionManager),
-    Cluster(ClusterConnection),
+    /// `address`: `host:port`, for health reports.
+    Single { conn: ConnectionManager, address: String },
+    Cluster(Arc<ClusterLink>),
+}
+
+/// The cluster connection, and what it takes to make a new one.
+///
+/// The client (redis 1.8.1, and 1.3 and 1.7 alike) can stall for good after a master
+/// dies: once its replica has taken over, and `redis-cli -c` reads every key again,
+/// every command on the old connection still times out (seen here with the crate alone,
+/// for 50 s). Its slot refresh starts and never finishes. So a command that times out,
+/// or fails in a way that says the connection's view of the cluster may be out of date
+/// ([`stale_view`]), retires the connection, and the next command gets a fresh one, which
+/// reads the slot map anew. A connection made in such trouble may have read a map that
+/// is already outdated and stall at its next refresh, so one more is made once a
+/// `patience` has passed without trouble.
+struct ClusterLink {
+    client: ClusterClient,
+    config: ClusterConfig,
+    /// Connections are replaced at most once per `patience` (`commandTimeout`), so a slow
+    /// cluster does not cause a reconnect storm.
+    patience: Duration,
+    state: Mutex<LinkState>,
+}
+
+struct LinkState {
+    connection: ClusterConnection,
+    made: Instant,
+    /// When to make the calm-weather connection, after trouble.
+    remake_at: Option<Instant>,
+}
+
+impl ClusterLink {
+    fn new(client: ClusterClient, config: ClusterConfig, patience: Duration) -> ClusterLink {
+        let connection = client.get_pending_async_connection_with_config(config.clone());
+        let state = Mutex::new(LinkState { connection, made: Instant::now(), remake_at: None });
+        ClusterLink { client, config, patience, state }
+    }
+
+    fn connection(&self) -> ClusterConnection {
+        let mut state = lock(&self.state);
+        if state.remake_at.is_some_and(|at| at <= Instant::now()) {
+            state.remake_at = None;
+            self.remake(&mut state);
+        }
+        state.connection.clone()
+    }
+
+    fn renew(&self) {
+        let mut state = lock(&self.state);
+        if state.made.elapsed() >= self.patience {
+            self.remake(&mut state);
+        }
+        state.remake_at = Some(Instant::now() + self.patience);
+    }
+
+    fn remake(&self, state: &mut LinkState) {
+        state.connection = self.client.get_pending_async_connection_with_config(self.config.clone());
+        state.made = Instant::now();
+    }
 }
 
 /// One node as the cluster announces it (`CLUSTER NODES`).
@@ -108,6 +169,8 @@ pub struct ClusterNode {
     pub master: bool,
     /// Owns hash slots: its keys exist nowhere else, so it must answer.
     pub serves_slots: bool,
+    /// The cluster agrees it is down (`fail`, not the suspicion `fail?`).
+    pub failed: bool,
 }
 
 /// One node's answer to `getHealthStatus`.
@@ -131,18 +194,24 @@ pub struct Health {
 pub enum Outgoing {
     /// `replies`: how many of the pipeline's replies belong to each command.
     Pipeline { conn: ConnectionManager, pipe: redis::Pipeline, replies: Vec<usize> },
-    Routed { conn: ClusterConnection, commands: Vec<Vec<redis::Cmd>> },
+    Routed { conn: ClusterConnection, commands: Vec<Routed> },
+}
+
+/// One command on a cluster.
+pub enum Routed {
+    One(redis::Cmd),
+    /// A batch read as one `MGET` per slot (and per `chunk` keys): `parts` pairs each with
+    /// the positions of its keys among the batch's `keys`.
+    Gather { parts: Vec<(redis::Cmd, Vec<usize>)>, keys: usize, chunk: usize },
 }
 
 #[derive(Clone)]
 pub struct Warm {
     conn: Conn,
-    /// `host:port` of the single server, for health reports.
-    address: String,
     /// `<keyPrefix>stream_cache_warm`
     prefix: String,
     command_timeout: Duration,
-    secret: Option<String>,
+    credentials: Credentials,
 }
 
 /// What `clearAll` did in Redis.
@@ -155,8 +224,12 @@ pub struct Cleared {
 impl Warm {
     /// Must run inside the tokio runtime; does not touch the network.
     pub fn connect(settings: &Settings) -> Result<Warm> {
-        let invalid = |e: RedisError| CacheError::Range(format!("options.redis: {}", redact(&e, &settings.secret)));
-        let (conn, address) = match &settings.topology {
+        let credentials = Credentials {
+            username: settings.redis.username().map(str::to_string),
+            secret: settings.secret.clone(),
+        };
+        let invalid = |e: RedisError| CacheError::Range(format!("options.redis: {}", describe(&e, &credentials)));
+        let conn = match &settings.topology {
             Topology::Single(info) => {
                 let client = match &settings.tls {
                     Some(tls) => Client::build_with_tls(info.clone(), tls.certificates.clone()),
@@ -170,8 +243,8 @@ impl Warm {
                     .set_min_delay(MIN_RECONNECT_DELAY)
                     .set_max_delay(MAX_RECONNECT_DELAY);
                 let conn = ConnectionManager::new_lazy_with_config(client, config)
-                    .map_err(|e| CacheError::Redis(redact(&e, &settings.secret)))?;
-                (Conn::Single(conn), address_of(info))
+                    .map_err(|e| CacheError::Redis(describe(&e, &credentials)))?;
+                Conn::Single { conn, address: address_of(info) }
             }
             Topology::Cluster(nodes) => {
                 let mut builder = ClusterClientBuilder::new(nodes.clone())
@@ -192,16 +265,15 @@ impl Warm {
                     .set_connection_timeout(settings.connect_timeout)
                     .set_response_timeout(settings.command_timeout);
                 let client = builder.build().map_err(invalid)?;
-                let address = nodes.iter().map(address_of).collect::<Vec<_>>().join(",");
-                (Conn::Cluster(client.get_pending_async_connection_with_config(config)), address)
+                let link = ClusterLink::new(client, config, settings.command_timeout);
+                Conn::Cluster(Arc::new(link))
             }
         };
         Ok(Warm {
             conn,
-            address,
             prefix: format!("{}{}", settings.key_prefix, WARM_KEY_INFIX),
             command_timeout: settings.command_timeout,
-            secret: settings.secret.clone(),
+            credentials,
         })
     }
 
@@ -217,7 +289,7 @@ impl Warm {
         if e.is_timeout() {
             self.timeout()
         } else {
-            CacheError::Redis(redact(e, &self.secret))
+            CacheError::Redis(describe(e, &self.credentials))
         }
     }
 
@@ -232,30 +304,34 @@ impl Warm {
     where
         F: Future<Output = std::result::Result<T, RedisError>>,
     {
-        match tokio::time::timeout(limit, fut).await {
-            Ok(Ok(v)) => Ok(v),
-            Ok(Err(e)) => Err(self.failed(&e)),
-            Err(_) => Err(self.timeout()),
+        let (result, stale) = match tokio::time::timeout(limit, fut).await {
+            Ok(Ok(v)) => (Ok(v), false),
+            Ok(Err(e)) => (Err(self.failed(&e)), stale_view(&e)),
+            Err(_) => (Err(self.timeout()), true),
+        };
+        if let (true, Conn::Cluster(link)) = (stale, &self.conn) {
+            link.renew();
         }
+        result
     }
 
     /// One command, routed by its key on a cluster.
     async fn query<T: redis::FromRedisValue>(&self, cmd: redis::Cmd) -> Result<T> {
         match &self.conn {
-            Conn::Single(conn) => self.run(cmd.query_async(&mut conn.clone())).await,
-            Conn::Cluster(conn) => self.run(cmd.query_async(&mut conn.clone())).await,
+            Conn::Single { conn, .. } => self.run(cmd.query_async(&mut conn.clone())).await,
+            Conn::Cluster(link) => self.run(cmd.query_async(&mut link.connection())).await,
         }
     }
 
     /// One command to one cluster node (`None`: the single server).
     async fn query_node<T: redis::FromRedisValue>(&self, node: Option<&ClusterNode>, cmd: redis::Cmd) -> Result<T> {
         match (&self.conn, node) {
-            (Conn::Cluster(conn), Some(node)) => {
+            (Conn::Cluster(link), Some(node)) => {
                 let route = RoutingInfo::SingleNode(SingleNodeRoutingInfo::ByAddress {
                     host: node.host.clone(),
                     port: node.port,
                 });
-                let value = self.run(conn.clone().route_command(cmd, route)).await?;
+                let value = self.run(link.connection().route_command(cmd, route)).await?;
                 redis::from_redis_value(value).map_err(|e| self.failed(&e.into()))
             }
             _ => self.query(cmd).await,
@@ -265,48 +341,80 @@ impl Warm {
     /// `commands` ready to send. Points are serialised here, in place, so `json_len` then
     /// reads the written JSON.
     pub fn prepare<'a>(&self, commands: impl Iterator<Item = &'a mut Command>) -> Outgoing {
-        let commands: Vec<Vec<redis::Cmd>> = commands.map(|command| self.cmds(command)).collect();
         match &self.conn {
-            Conn::Cluster(conn) => Outgoing::Routed { conn: conn.clone(), commands },
-            Conn::Single(conn) => {
+            Conn::Cluster(link) => Outgoing::Routed { conn: link.connection(), commands: commands.map(|c| self.routed(c)).collect() },
+            Conn::Single { conn, .. } => {
                 // An error reply then answers only its own command.
                 let mut pipe = redis::pipe();
                 pipe.ignore_errors();
-                let replies = commands.iter().map(Vec::len).collect();
-                for cmd in commands.into_iter().flatten() {
-                    pipe.add_command(cmd);
+                let mut replies = Vec::new();
+                for command in commands {
+                    match command {
+                        Command::MGet { keys, chunk } => {
+                            let parts = keys.chunks((*chunk).max(1));
+                            replies.push(parts.len());
+                            for part in parts {
+                                pipe.add_command(self.mget(part.iter()));
+                            }
+                        }
+                        other => {
+                            replies.push(1);
+                            pipe.add_command(self.single(other));
+                        }
+                    }
                 }
                 Outgoing::Pipeline { conn: conn.clone(), pipe, replies }
             }
         }
     }
 
-    fn cmds(&self, command: &mut Command) -> Vec<redis::Cmd> {
+    /// A command of one key.
+    fn single(&self, command: &mut Command) -> redis::Cmd {
+        let mut cmd;
         match command {
-            Command::Get(key) => vec![redis::cmd("GET").arg(self.key(key)).clone()],
-            Command::Set { key, body, ttl_secs } => {
-                vec![redis::cmd("SETEX").arg(self.key(key)).arg(*ttl_secs).arg(body.json()).clone()]
+            Command::Get(key) => {
+                cmd = redis::cmd("GET");
+                cmd.arg(self.key(key));
             }
-            // On a cluster the client splits each MGET by slot and sends the parts to their
-            // nodes at once, over one connection per node.
-            Command::MGet { keys, chunk } => keys
-                .chunks((*chunk).max(1))
-                .map(|part| {
-                    let mut cmd = redis::cmd("MGET");
-                    for key in part {
-                        cmd.arg(self.key(key));
-                    }
-                    cmd
-                })
-                .collect(),
-            Command::Del(key) => vec![redis::cmd("DEL").arg(self.key(key)).clone()],
+            Command::Set { key, body, ttl_secs } => {
+                cmd = redis::cmd("SETEX");
+                cmd.arg(self.key(key)).arg(*ttl_secs).arg(body.json());
+            }
+            Command::Del(key) => {
+                cmd = redis::cmd("DEL");
+                cmd.arg(self.key(key));
+            }
+            Command::MGet { keys, .. } => cmd = self.mget(keys.iter()),
         }
+        cmd
+    }
+
+    fn mget<'k>(&self, keys: impl Iterator<Item = &'k String>) -> redis::Cmd {
+        let mut cmd = redis::cmd("MGET");
+        for key in keys {
+            cmd.arg(self.key(key));
+        }
+        cmd
+    }
+
+    /// On a cluster a batch read is grouped by slot here: each part is then a single-slot
+    /// command the client routes, retries and re-routes after a failover like any other.
+    /// (Its own multi-slot MGET split silently skips a node it has no connection to, and
+    /// such a skip never triggers the slot-map refresh that a failover needs.)
+    fn routed(&self, command: &mut Command) -> Routed {
+        let Command::MGet { keys, chunk } = command else { return Routed::One(self.single(command)) };
+        let chunk = (*chunk).max(1);
+        let parts = slot_groups(keys.iter().map(|key| self.key(key)))
+            .into_iter()
+            .flat_map(|group| group.chunks(chunk).map(<[usize]>::to_vec).collect::<Vec<_>>())
+            .map(|at| (self.mget(at.iter().map(|&i| &keys[i])), at))
+            .collect();
+        Routed::Gather { parts, keys: keys.len(), chunk }
     }
 
     /// Sends prepared commands: one result per command, holding its replies. A transport
-    /// failure, or passing `deadline`, fails every command. On a cluster, a command of
-    /// several parts (a chunked MGET) keeps its other parts when one fails; that part's
-    /// reply is `Nil`, which reads as misses.
+    /// failure, or passing `deadline`, fails every command. On a cluster a batch read keeps
+    /// the parts that answered; a failed part's keys read as misses.
     pub async fn send(&self, outgoing: Outgoing, deadline: Instant) -> Vec<Result<Vec<Value>>> {
         let remaining = deadline.saturating_duration_since(Instant::now());
         match outgoing {
@@ -324,25 +432,33 @@ impl Warm {
                 }
             }
             Outgoing::Routed { conn, commands } => {
-                let count = commands.len();
-                let sends = commands.into_iter().map(|cmds| {
-                    let conn = conn.clone();
-                    async move {
-                        let parts = join_all(cmds.into_iter().map(|cmd| {
-                            let mut conn = conn.clone();
-                            async move { cmd.query_async::<Value>(&mut conn).await }
-                        }))
-                        .await;
-                        match <[_; 1]>::try_from(parts) {
-                            Ok([one]) => one.map(|v| vec![v]).map_err(|e| self.failed(&e)),
-                            Err(parts) => Ok(parts.into_iter().map(|part| part.unwrap_or(Value::Nil)).collect()),
-                        }
+                join_all(commands.into_iter().map(|command| self.send_routed(&conn, command, remaining))).await
+            }
+        }
+    }
+
+    /// One command on a cluster; each part has its own time limit, so a slot whose master
+    /// is failing costs only that slot's keys. A batch read's replies are put back in key
+    /// order and in `chunk`-sized arrays, the shape one server's pipeline gives, for [`texts`].
+    async fn send_routed(&self, conn: &ClusterConnection, command: Routed, limit: Duration) -> Result<Vec<Value>> {
+        match command {
+            Routed::One(cmd) => {
+                let mut conn = conn.clone();
+                self.run_within(limit, cmd.query_async::<Value>(&mut conn)).await.map(|v| vec![v])
+            }
+            Routed::Gather { parts, keys, chunk } => {
+                let replies = join_all(parts.iter().map(|(cmd, _)| {
+                    let mut conn = conn.clone();
+                    async move { self.run_within(limit, cmd.query_async::<Vec<Value>>(&mut conn)).await }
+                }))
+                .await;
+                let mut values = vec![Value::Nil; keys];
+                for ((_, at), reply) in parts.iter().zip(replies) {
+                    for (&i, value) in at.iter().zip(reply.unwrap_or_default()) {
+                        values[i] = value;
                     }
-                });
-                match tokio::time::timeout(remaining, join_all(sends)).await {
-                    Ok(results) => results,
-                    Err(_) => (0..count).map(|_| Err(self.timeout())).collect(),
                 }
+                Ok(values.chunks(chunk).map(|c| Value::Array(c.to_vec())).collect())
             }
         }
     }
@@ -350,7 +466,7 @@ impl Warm {
     /// A `SETEX`/`DEL` reply: an error reply becomes the command's error.
     pub fn status(&self, reply: Option<Value>) -> Result<()> {
         match reply {
-            Some(Value::ServerError(e)) => Err(CacheError::Redis(redact(&e.into(), &self.secret))),
+            Some(Value::ServerError(e)) => Err(CacheError::Redis(describe(&e.into(), &self.credentials))),
             Some(_) => Ok(()),
             None => Err(CacheError::Redis("Redis sent no reply for the command".into())),
         }
@@ -359,16 +475,23 @@ impl Warm {
     /// PINGs the server, or every node of the cluster. Unhealthy when a node that owns
     /// slots does not answer; a lost replica shows in its node entry only.
     pub async fn health(&self) -> Health {
-        let Conn::Cluster(_) = self.conn else {
+        if let Conn::Single { address, .. } = &self.conn {
             let error = self.query::<()>(redis::cmd("PING")).await.err().map(|e| e.to_string());
-            let node = NodeHealth { address: self.address.clone(), role: "master", connected: error.is_none(), error: error.clone() };
+            let node = NodeHealth { address: address.clone(), role: "master", connected: error.is_none(), error: error.clone() };
             return Health { error, nodes: vec![node] };
-        };
+        }
         let nodes = match self.cluster_nodes().await {
             Ok(nodes) => nodes,
             Err(e) => return Health { error: Some(e.to_string()), nodes: Vec::new() },
         };
-        let pings = join_all(nodes.iter().map(|node| self.query_node::<()>(Some(node), redis::cmd("PING")))).await;
+        // A node the cluster has failed is not pinged: the client dropped it from its map.
+        let pings = join_all(nodes.iter().map(|node| async move {
+            match node.failed {
+                true => Err(CacheError::Redis("the cluster marks this node as failed".into())),
+                false => self.query_node::<()>(Some(node), redis::cmd("PING")).await,
+            }
+        }))
+        .await;
         let mut error = None;
         let nodes = nodes
             .into_iter()
@@ -395,16 +518,31 @@ impl Warm {
     /// Removes this cache's keys with SCAN + UNLINK (never KEYS), on every master of a
     /// cluster. With `keep_younger_than`, keys written less than that many seconds ago
     /// stay; their age is `warm_ttl - TTL`.
+    ///
+    /// On a cluster a pass that times out runs once more: the timeout has retired a
+    /// connection that may have stalled (see [`ClusterLink`]), and SCAN + UNLINK can safely
+    /// start over, counting on from where the first pass stopped.
     pub async fn clear(&self, keep_younger_than: Option<u64>, warm_ttl_secs: u64) -> Result<Cleared> {
-        let masters = match self.conn {
-            Conn::Single(_) => vec![None],
-            Conn::Cluster(_) => self.cluster_nodes().await?.into_iter().filter(|n| n.serves_slots).map(Some).collect(),
-        };
         let mut cleared = Cleared::default();
-        for node in &masters {
-            self.clear_node(node.as_ref(), keep_younger_than, warm_ttl_secs, &mut cleared).await?;
+        let first = self.clear_pass(keep_younger_than, warm_ttl_secs, &mut cleared).await;
+        match (first, &self.conn) {
+            (Err(CacheError::Timeout { .. }), Conn::Cluster(_)) => {
+                self.clear_pass(keep_younger_than, warm_ttl_secs, &mut cleared).await?
+            }
+            (first, _) => first?,
         }
         Ok(cleared)
+    }
+
+    async fn clear_pass(&self, keep_younger_than: Option<u64>, warm_ttl_secs: u64, cleared: &mut Cleared) -> Result<()> {
+        let masters = match self.conn {
+            Conn::Single { .. } => vec![None],
+            Conn::Cluster(_) => self.cluster_nodes().await?.into_iter().filter(|n| n.serves_slots).map(Some).collect(),
+        };
+        for node in &masters {
+            self.clear_node(node.as_ref(), keep_younger_than, warm_ttl_secs, cleared).await?;
+        }
+        Ok(())
     }
 
     async fn clear_node(
@@ -437,8 +575,7 @@ impl Warm {
                 }
             };
             if !doomed.is_empty() {
-                // On a cluster the client splits a multi-key UNLINK by slot and sums the parts.
-                cleared.deleted += self.query::<u64>(redis::cmd("UNLINK").arg(&doomed).clone()).await?;
+                self.unlink(doomed, cleared).await?;
             }
             if next == 0 {
                 return Ok(());
@@ -447,9 +584,33 @@ impl Warm {
         }
     }
 
+    /// One `UNLINK` on one server; on a cluster one per slot, each routed like any command.
+    /// `deleted` counts what Redis confirmed, also when another part failed.
+    async fn unlink(&self, keys: Vec<Vec<u8>>, cleared: &mut Cleared) -> Result<()> {
+        let groups = match self.conn {
+            Conn::Single { .. } => vec![(0..keys.len()).collect()],
+            Conn::Cluster(_) => slot_groups(keys.iter()),
+        };
+        let unlinks = groups.into_iter().map(|group| {
+            let mut cmd = redis::cmd("UNLINK");
+            for i in group {
+                cmd.arg(&keys[i]);
+            }
+            self.query::<u64>(cmd)
+        });
+        let mut failure = Ok(());
+        for result in join_all(unlinks).await {
+            match result {
+                Ok(n) => cleared.deleted += n,
+                Err(e) => failure = failure.and(Err(e)),
+            }
+        }
+        failure
+    }
+
     async fn ttls(&self, keys: &[Vec<u8>]) -> Result<Vec<i64>> {
         match &self.conn {
-            Conn::Single(conn) => {
+            Conn::Single { conn, .. } => {
                 let mut pipe = redis::pipe();
                 for key in keys {
                     pipe.cmd("TTL").arg(key);
@@ -462,6 +623,31 @@ impl Warm {
             }
         }
     }
+}
+
+/// Whether an error may come from a cluster connection whose view of the cluster is out of
+/// date: a lost or refused connection, a node it no longer knows, a redirect or a
+/// cluster that is (for now) down.
+fn stale_view(e: &RedisError) -> bool {
+    e.is_unrecoverable_error()
+        || e.is_cluster_error()
+        || e.is_timeout()
+        || e.is_connection_dropped()
+        || e.kind() == redis::ErrorKind::ClusterConnectionNotFound
+}
+
+/// Positions of `keys`, grouped by hash slot, in first-seen order.
+fn slot_groups<K: AsRef<[u8]>>(keys: impl Iterator<Item = K>) -> Vec<Vec<usize>> {
+    let mut groups: Vec<Vec<usize>> = Vec::new();
+    let mut slots: HashMap<Slot, usize> = HashMap::new();
+    for (i, key) in keys.enumerate() {
+        let group = *slots.entry(Slot::for_key(key)).or_insert_with(|| {
+            groups.push(Vec::new());
+            groups.len() - 1
+        });
+        groups[group].push(i);
+    }
+    groups
 }
 
 fn address_of(info: &ConnectionInfo) -> String {
@@ -486,7 +672,8 @@ pub fn parse_cluster_nodes(text: &str) -> Vec<ClusterNode> {
                 return None;
             }
             let master = flags.split(',').any(|f| f == "master");
-            Some(ClusterNode { host, port, master, serves_slots: master && fields.len() > 8 })
+            let failed = flags.split(',').any(|f| f == "fail");
+            Some(ClusterNode { host, port, master, serves_slots: master && fields.len() > 8, failed })
         })
         .collect()
 }
@@ -504,9 +691,31 @@ pub fn escape_glob(s: &str) -> String {
 }
 
 /// The error's text with the password scrubbed, in case a server or URL echoed it.
-fn redact(err: &RedisError, secret: &Option<String>) -> String {
-    let text = err.to_string();
-    match secret {
+/// Who the cache connects as: the user, named in errors, and the password, scrubbed from them.
+#[derive(Clone, Default)]
+struct Credentials {
+    username: Option<String>,
+    secret: Option<String>,
+}
+
+/// The error's text with the password scrubbed, in case a server or URL echoed it. Where
+/// the client's own words are cryptic (a refused AUTH, a node it holds no connection to),
+/// the cause is spelled out.
+fn describe(err: &RedisError, credentials: &Credentials) -> String {
+    let mut text = err.to_string();
+    match err.kind() {
+        redis::ErrorKind::AuthenticationFailed => {
+            let user = credentials.username.as_deref().unwrap_or("default");
+            text = format!(
+                "Redis refused the credentials of user \"{user}\" (wrong password, unknown or disabled user): {text}"
+            );
+        }
+        redis::ErrorKind::ClusterConnectionNotFound => {
+            text = format!("not connected: the node is not in the cluster's current slot map ({text})");
+        }
+        _ => {}
+    }
+    match &credentials.secret {
         Some(s) if text.contains(s.as_str()) => text.replace(s.as_str(), "***"),
         _ => text,
     }
@@ -520,5 +729,40 @@ mod tests {
     fn glob_characters_are_escaped() {
         assert_eq!(escape_glob("stream:stream_cache_warm"), "stream:stream_cache_warm");
         assert_eq!(escape_glob("a*b?c[d]e\\"), "a\\*b\\?c\\[d\\]e\\\\");
+    }
+
+    #[test]
+    fn cluster_nodes_lines_give_address_role_and_slot_ownership() {
+        let text = "\
+a1 127.0.0.1:7000@17000 myself,master - 0 0 1 connected 0-5460
+b2 127.0.0.1:7001@17001,node-b.example slave a1 0 1700 1 connected
+c3 127.0.0.1:7002@17002 master,fail - 1700 1690 2 disconnected
+d4 :0@0 master,noaddr - 1700 1690 3 disconnected 5461-10922
+e5 [::1]:7004@17004 master - 0 1700 4 connected 10923-16383
+";
+        let nodes = parse_cluster_nodes(text);
+        let summary: Vec<(String, u16, bool, bool, bool)> =
+            nodes.into_iter().map(|n| (n.host, n.port, n.master, n.serves_slots, n.failed)).collect();
+        assert_eq!(
+            summary,
+            [
+                ("127.0.0.1".to_string(), 7000, true, true, false),
+                ("127.0.0.1".to_string(), 7001, false, false, false),
+                ("127.0.0.1".to_string(), 7002, true, false, true),
+                ("::1".to_string(), 7004, true, true, false),
+            ]
+        );
+    }
+
+    #[test]
+    fn keys_are_grouped_by_slot_in_first_seen_order() {
+        let keys = ["{AAPL}:1", "MSFT", "{AAPL}:2", "GOOG", "MSFT"];
+        let groups = slot_groups(keys.iter());
+        assert_eq!(groups.len(), 3);
+        assert_eq!(groups[0], [0, 2]);
+        assert!(groups.iter().any(|g| g == &[1, 4]));
+        let mut all: Vec<usize> = groups.concat();
+        all.sort();
+        assert_eq!(all, [0, 1, 2, 3, 4]);
     }
 }
