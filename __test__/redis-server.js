@@ -1,17 +1,26 @@
 'use strict'
 
-// Jest global setup and teardown (the same module): a throwaway redis-server on a free
-// loopback port, unless REDIS_URL points at one already. Tests read the URL from process.env.
+// Jest global setup and teardown (the same function) of both projects (jest.config.js): a
+// throwaway redis-server, or for the "cluster" project a 3-master Redis Cluster, on free
+// loopback ports, unless REDIS_URL / REDIS_CLUSTER_NODES point at one already. Tests read
+// the address from process.env. (Jest runs a setup module once however many projects name
+// it, hence redis-cluster.js for the cluster.)
 
-const { startLocalRedis } = require('../scripts/local-redis')
+const { startLocalRedis, startLocalCluster } = require('../scripts/local-redis')
 
-module.exports = async function redisServer() {
-  if (globalThis.__redisServer) {
-    globalThis.__redisServer.stop()
-    globalThis.__redisServer = undefined
-    return
+function globalRedis(cluster) {
+  const [slot, variable] = cluster ? ['__redisCluster', 'REDIS_CLUSTER_NODES'] : ['__redisServer', 'REDIS_URL']
+  return async function setupOrTeardown() {
+    if (globalThis[slot]) {
+      globalThis[slot].stop()
+      globalThis[slot] = undefined
+      return
+    }
+    if (process.env[variable]) return
+    globalThis[slot] = cluster ? await startLocalCluster({ masters: 3 }) : await startLocalRedis()
+    process.env[variable] = cluster ? globalThis[slot].nodes.join(',') : globalThis[slot].url
   }
-  if (process.env.REDIS_URL) return
-  globalThis.__redisServer = await startLocalRedis()
-  process.env.REDIS_URL = globalThis.__redisServer.url
 }
+
+module.exports = globalRedis(false)
+module.exports.cluster = globalRedis(true)
