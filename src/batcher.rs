@@ -2,9 +2,10 @@
 //! operations in flight, one write, one read, one timer and one wake-up of the JS thread
 //! serve them all, where a task per operation paid each 64 times.
 //!
-//! One pipeline (on a cluster: one burst of routed commands) is in flight at a time; what arrives meanwhile forms the next one. Each
-//! pipeline is bounded by the deadline of its oldest command, so no operation waits longer
-//! than its own `commandTimeout` behind a stalled server.
+//! One pipeline (on a cluster: one burst of commands, each routed by its key) is in flight
+//! at a time; what arrives meanwhile forms the next one. Each pipeline is bounded by the
+//! deadline of its oldest command, so no operation waits longer than its own
+//! `commandTimeout` behind a stalled server.
 
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
