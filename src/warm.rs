@@ -58,7 +58,6 @@ impl Command {
             _ => 0,
         }
     }
-
 }
 
 impl Body {
@@ -458,7 +457,8 @@ impl Warm {
                         values[i] = value;
                     }
                 }
-                Ok(values.chunks(chunk).map(|c| Value::Array(c.to_vec())).collect())
+                let mut values = values.into_iter();
+                Ok((0..keys.div_ceil(chunk)).map(|_| Value::Array(values.by_ref().take(chunk).collect())).collect())
             }
         }
     }
