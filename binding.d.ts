@@ -54,6 +54,8 @@ export declare class NativeStreamCache {
   reserveEvents(n: number): number
   /** JS delivered `delivered` reserved events, `failed` of them threw, after `waited_ms`. */
   deliveredReserved(delivered: number, failed: number, waitedMs: number): void
+  /** Ends metric delivery for good while operations go on (`StreamCache.releaseMetrics`). */
+  releaseMetrics(): void
   /**
    * Settings the JS side needs: its `Map` applies the hot TTL, and bounds the hit keys
    * it keeps for the policy like the metric queue.

@@ -226,7 +226,8 @@ export declare function compressData(data: ReadonlyArray<RawQuote | unknown>): A
 
 /**
  * A two-tier cache of stream data points: an in-process hot tier and a Redis warm tier.
- * Construction never waits for Redis. Call `destroy()` when done (NestJS: `onModuleDestroy`).
+ * Construction never waits for Redis. Call `destroy()` when done (the NestJS adapter calls
+ * `releaseMetrics()` in `onModuleDestroy` and `destroy()` in `onApplicationShutdown`).
  *
  * @throws TypeError | RangeError with code `STREAM_CACHE_INVALID_ARGUMENT` for invalid options.
  */
@@ -252,6 +253,13 @@ export declare class StreamCache {
   /** Emits the system metrics `cache_hot_size` and `health_status`. */
   reportSystemMetrics(): Promise<void>
   stats(): StreamCacheStats
+  /**
+   * Ends metric delivery for good while the cache keeps serving: undelivered events are dropped
+   * and counted, no later event is built, and `onMetric` is released. For shutdowns where the
+   * event consumer goes away before the cache's last callers (NestJS's `onModuleDestroy` runs
+   * before the HTTP server stops). Idempotent; a no-op after `destroy()`.
+   */
+  releaseMetrics(): void
   /**
    * Idempotent. Rejects every pending operation with `STREAM_CACHE_DESTROYED`, drops undelivered
    * events, stops the cleanup timer, closes Redis and releases `onMetric`. After it is called,

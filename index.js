@@ -551,6 +551,16 @@ class StreamCache {
     }
   }
 
+  // Undelivered events are dropped and counted like destroy()'s; `onMetric` is let go.
+  releaseMetrics() {
+    if (this.#destroyed || this.#onMetric === null) return
+    this.#reserveHot()
+    this.#onMetric = null
+    this.#hotEvents = 0
+    this.#hotEventTimes = 0
+    this.#native.releaseMetrics()
+  }
+
   destroy() {
     if (!this.#destroyed) {
       // Hits not yet reserved become reserved events, which destroy drops and counts.

@@ -92,6 +92,68 @@ test('3. destroy() releases the callback so it can be garbage-collected', async 
   expect(stdout.trim().split('\n')).toEqual(['RETAINED', 'COLLECTED', 'destroyed=true'])
 })
 
+test('releaseMetrics(): operations go on and the callback is never called again, over 300 randomized interleavings', async () => {
+  const url = redisUrl()
+  const prefix = `release:${process.pid}:`
+  let callsAfterRelease = 0
+  let callsBeforeRelease = 0
+  let dropped = 0
+  const unexpected = []
+  for (let trial = 1; trial <= 300; trial++) {
+    const { int: r } = rng(trial * 104729)
+    let released = false
+    const cache = new StreamCache({
+      redis: { url, keyPrefix: prefix },
+      maxPendingMetrics: 1 + r(5_000),
+      onMetric: () => (released ? callsAfterRelease++ : callsBeforeRelease++),
+    })
+    const ops = []
+    const burst = () => {
+      for (let i = 0, n = 1 + r(30); i < n; i++) {
+        const key = `K${r(4)}`
+        if (r(2) === 0) ops.push(cache.setData(key, quotes(key, 1 + r(3))))
+        else ops.push(cache.getData(key))
+      }
+    }
+    burst()
+    switch (r(3)) {
+      case 0: await new Promise((resolve) => setImmediate(resolve)); break
+      case 1: await sleep(r(3)); break
+      default: break
+    }
+    burst()
+    cache.releaseMetrics()
+    released = true
+    const left = cache.stats().pendingMetrics
+    if (left !== 0) unexpected.push(`${trial}: ${left} events still queued right after releaseMetrics()`)
+    burst()
+    const results = await Promise.allSettled(ops)
+    for (const res of results) if (res.status === 'rejected') unexpected.push(`${trial}: ${res.reason.code} ${res.reason.message}`)
+    // Written after the release, read back from Redis (hot tier off the path for W keys).
+    await cache.setData(`W${trial}`, quotes('W', 150))
+    const back = await cache.getData(`W${trial}`)
+    if (back?.length !== 150) unexpected.push(`${trial}: read back ${back?.length}`)
+    const stats = cache.stats()
+    if (stats.pendingMetrics !== 0) unexpected.push(`${trial}: ${stats.pendingMetrics} events still pending`)
+    dropped += stats.droppedMetrics
+    cache.releaseMetrics()
+    await cache.destroy()
+  }
+  await sleep(50)
+  expect(unexpected).toEqual([])
+  console.log(`lifecycle: ${callsAfterRelease} callbacks after releaseMetrics() over 300 trials (${callsBeforeRelease} before, ${dropped} dropped)`)
+  expect(callsBeforeRelease).toBeGreaterThan(100)
+  expect(dropped).toBeGreaterThan(100)
+  expect(callsAfterRelease).toBe(0)
+})
+
+test('releaseMetrics() lets the callback be garbage-collected while the cache serves', async () => {
+  const { code, stdout, stderr } = await runNode(['--expose-gc', fixture('callback-gc.js'), 'release'])
+  expect(stderr).toBe('')
+  expect(code).toBe(0)
+  expect(stdout.trim().split('\n')).toEqual(['RETAINED', 'COLLECTED', 'serving=true', 'destroyed=true'])
+})
+
 test('3. destroy() closes the Redis connection', async () => {
   const admin = new Redis(redisUrl())
   const db = 7

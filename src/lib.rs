@@ -271,6 +271,12 @@ impl NativeStreamCache {
         self.outbox.release(delivered as usize, failed as usize, waited_ms);
     }
 
+    /// Ends metric delivery for good while operations go on (`StreamCache.releaseMetrics`).
+    #[napi(catch_unwind)]
+    pub fn release_metrics(&self) {
+        self.outbox.stop_events();
+    }
+
     /// Settings the JS side needs: its `Map` applies the hot TTL, and bounds the hit keys
     /// it keeps for the policy like the metric queue.
     #[napi(catch_unwind)]

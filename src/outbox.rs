@@ -74,7 +74,8 @@ pub struct Outbox {
     wake_pending: AtomicBool,
     cleanup_due: AtomicBool,
     waker: RwLock<Option<Waker>>,
-    events_enabled: bool,
+    /// Cleared for good by [`Outbox::stop_events`]; results flow either way.
+    events_enabled: AtomicBool,
     max_events: usize,
     /// Cancelled when the JS environment goes away under us (worker terminated).
     closing: CancellationToken,
@@ -97,7 +98,7 @@ impl Outbox {
             wake_pending: AtomicBool::new(false),
             cleanup_due: AtomicBool::new(false),
             waker: RwLock::new(Some(waker)),
-            events_enabled,
+            events_enabled: AtomicBool::new(events_enabled),
             max_events,
             closing,
             counters: Counters::default(),
@@ -106,7 +107,7 @@ impl Outbox {
 
     /// Queues events stamped with one clock reading: a burst needs no clock per event.
     fn push_events(&self, queues: &mut Queues, metrics: impl IntoIterator<Item = Metric>) {
-        if !self.events_enabled {
+        if !self.events_enabled() {
             return;
         }
         let (at_ms, enqueued) = (now_ms(), Instant::now());
@@ -124,7 +125,7 @@ impl Outbox {
     }
 
     pub fn record_all(&self, metrics: impl IntoIterator<Item = Metric>) {
-        if !self.events_enabled {
+        if !self.events_enabled() {
             return;
         }
         self.push_events(&mut lock(&self.queues), metrics);
@@ -203,6 +204,20 @@ impl Outbox {
         (done, events, again)
     }
 
+    fn events_enabled(&self) -> bool {
+        self.events_enabled.load(Ordering::Acquire)
+    }
+
+    /// No event is queued from now on; those queued or reserved are dropped and counted.
+    /// Pushes check the flag under the queue lock, so none slips in after the clear.
+    pub fn stop_events(&self) {
+        self.events_enabled.store(false, Ordering::Release);
+        let mut queues = lock(&self.queues);
+        Counters::add(&self.counters.dropped, (queues.events.len() + queues.reserved) as u64);
+        queues.reserved = 0;
+        queues.events.clear();
+    }
+
     pub fn max_events(&self) -> usize {
         self.max_events
     }
@@ -215,7 +230,7 @@ impl Outbox {
     /// Reserves places for `n` hot-hit events; returns how many fit, counting the rest
     /// as dropped.
     pub fn reserve(&self, n: usize) -> usize {
-        if !self.events_enabled {
+        if !self.events_enabled() {
             return 0;
         }
         let mut queues = lock(&self.queues);
