@@ -5,7 +5,7 @@
 const path = require('node:path')
 const Redis = require('ioredis')
 const { Test } = require('@nestjs/testing')
-const { Logger } = require('@nestjs/common')
+const { Inject, Logger } = require('@nestjs/common')
 const { EventEmitterModule, EventEmitter2 } = require('@nestjs/event-emitter')
 const { ConfigModule, ConfigService } = require('@nestjs/config')
 const { StreamCacheModule, StreamCacheService, STREAM_CACHE_METRIC_EVENT } = require('stream-cache-native/nest')
@@ -121,7 +121,7 @@ test('setData failures keep the TS service message prefix and the native code', 
   }
 })
 
-test('after app.close() no listener call ever happens, for operations issued right before close', async () => {
+test('from onModuleDestroy on no listener call ever happens, for operations issued right before close', async () => {
   const url = redisUrl()
   const keyPrefix = uniquePrefix()
   let afterClose = 0
@@ -135,6 +135,11 @@ test('after app.close() no listener call ever happens, for operations issued rig
     let closed = false
     moduleRef.get(EventEmitter2).on(STREAM_CACHE_METRIC_EVENT, () => (closed ? afterClose++ : beforeClose++))
     const service = moduleRef.get(StreamCacheService)
+    const releaseMetrics = service.onModuleDestroy.bind(service)
+    service.onModuleDestroy = () => {
+      closed = true
+      releaseMetrics()
+    }
     const ops = []
     for (let i = 0; i < 1 + (round % 25); i++) {
       ops.push(service.setData(`k${i % 5}`, quotes('K', i % 2 ? 150 : 2)).catch(() => {}))
@@ -142,16 +147,46 @@ test('after app.close() no listener call ever happens, for operations issued rig
       ops.push(service.getBatchData([`k${i % 5}`, 'none']).catch(() => {}))
     }
     if (round % 3 === 0) await sleep(round % 4)
-    const closing = moduleRef.close()
-    await closing
-    closed = true
+    await moduleRef.close()
     await Promise.all(ops)
     await new Promise((resolve) => setImmediate(resolve))
   }
   await sleep(50)
-  console.log(`nest: ${afterClose} listener calls after app.close() over ${rounds} rounds (${beforeClose} before)`)
+  console.log(`nest: ${afterClose} listener calls after onModuleDestroy over ${rounds} rounds (${beforeClose} before)`)
   expect(beforeClose).toBeGreaterThan(0)
   expect(afterClose).toBe(0)
+})
+
+test('between onModuleDestroy and onApplicationShutdown the service serves, silently; then it is destroyed', async () => {
+  const seen = {}
+  class ShutdownProbe {
+    constructor(service) {
+      this.service = service
+    }
+    async beforeApplicationShutdown() {
+      await this.service.setData('LATE', quotes('LATE', 2, 1000))
+      seen.read = await this.service.getData('LATE')
+      seen.batch = await this.service.getBatchData(['LATE', 'NONE'])
+      seen.stats = this.service.stats()
+    }
+  }
+  Inject(StreamCacheService)(ShutdownProbe, undefined, 0)
+  const { moduleRef, service, events } = await start([
+    { module: class ProbeModule {}, imports: [forRoot({}, { isGlobal: true })], providers: [ShutdownProbe] },
+  ])
+  await service.setData('EARLY', quotes('EARLY', 1, 1000))
+  await settleEvents()
+  const before = events.length
+  await moduleRef.close()
+  await settleEvents()
+  expect(before).toBeGreaterThan(0)
+  expect(events.length).toBe(before)
+  expect(seen.read).toHaveLength(2)
+  expect(seen.batch.LATE).toHaveLength(2)
+  expect(seen.batch.NONE).toBeNull()
+  expect(seen.stats.destroyed).toBe(false)
+  expect(service.stats().destroyed).toBe(true)
+  await expect(service.getData('LATE')).rejects.toMatchObject({ code: CODES.DESTROYED })
 })
 
 test('interop: the Nest service and the TS service (plain ioredis, keyPrefix stream:, DB 1) read each other', async () => {

@@ -9,6 +9,7 @@ import {
   Logger,
   Module,
   ModuleMetadata,
+  OnApplicationShutdown,
   OnModuleDestroy,
   OptionalFactoryDependency,
   Provider,
@@ -76,7 +77,11 @@ function setDataFailure(err: StreamCacheError): Error {
 }
 
 @Injectable()
-export class StreamCacheService implements IStreamCache, OnModuleDestroy {
+// Nest closes in this order: onModuleDestroy, beforeApplicationShutdown, the HTTP server
+// stops (in-flight requests finish), onApplicationShutdown. So metrics stop at the first,
+// while the event bus may be torn down, and the cache closes at the last, when no request
+// can reach it any more.
+export class StreamCacheService implements IStreamCache, OnModuleDestroy, OnApplicationShutdown {
   private readonly logger = new Logger('StreamCache')
   private readonly cache: StreamCache
 
@@ -138,8 +143,13 @@ export class StreamCacheService implements IStreamCache, OnModuleDestroy {
     return this.cache.stats()
   }
 
-  /** Ends the native cache: no metric reaches the event bus after this. */
-  async onModuleDestroy(): Promise<void> {
+  /** No metric reaches the event bus from here on; requests still in flight are served. */
+  onModuleDestroy(): void {
+    this.cache.releaseMetrics()
+  }
+
+  /** The HTTP server has stopped: ends the native cache (Redis connection, timers). */
+  async onApplicationShutdown(): Promise<void> {
     await this.cache.destroy()
     this.logger.debug('StreamCache destroyed')
   }
