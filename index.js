@@ -4,7 +4,7 @@
 // JavaScript: pending promises, the user's onMetric callback, and the step that turns
 // drained rows into results and event objects. Cache policy, Redis and metrics live in Rust.
 
-const { NativeStreamCache } = require('./binding.js')
+const { NativeStreamCache } = loadBinding()
 
 const CODES = Object.freeze({
   INVALID_ARGUMENT: 'STREAM_CACHE_INVALID_ARGUMENT',
@@ -42,6 +42,36 @@ function codedError(message, code, ErrorClass = Error) {
   const err = new ErrorClass(message)
   err.code = code
   return err
+}
+
+// napi-rs's platform names: the suffix of the binary package that serves this process.
+function platformName() {
+  const { platform, arch } = process
+  if (platform === 'win32') return `win32-${arch}-msvc`
+  if (platform !== 'linux') return `${platform}-${arch}`
+  return `linux-${arch}-${process.report?.getReport().header.glibcVersionRuntime ? 'gnu' : 'musl'}`
+}
+
+// The generated loader's own failure says only "npm has a bug"; say what is missing instead.
+function loadBinding() {
+  try {
+    return require('./binding.js')
+  } catch (cause) {
+    const { name, version, optionalDependencies = {} } = require('./package.json')
+    const platform = platformName()
+    const prebuilt = Object.keys(optionalDependencies).map((pkg) => pkg.slice(name.length + 1))
+    const message = prebuilt.includes(platform)
+      ? `${name}: the prebuilt binary for ${platform} did not load. It comes in the optional dependency ` +
+        `${name}-${platform}@${version}: install without --omit=optional (or --no-optional), on the ` +
+        `platform that runs the app (in Docker: inside the image, not on the host).`
+      : `${name} has no prebuilt binary for ${platform} (prebuilt: ${prebuilt.join(', ') || 'none'}). ` +
+        `Build it from source with Rust installed: in a checkout of ${name}, \`npm ci && npm run build\`, ` +
+        `then run the app with NAPI_RS_NATIVE_LIBRARY_PATH=<checkout>/${name}.${platform}.node ` +
+        `(README: "Other platforms").`
+    const err = new Error(message, { cause })
+    err.code = 'STREAM_CACHE_NO_BINARY'
+    throw err
+  }
 }
 
 const REALM_ERRORS = { TypeError, RangeError, Error }

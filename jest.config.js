@@ -2,7 +2,8 @@
 
 // Two projects: every suite against one redis-server, and the behaviour suites (operations,
 // interop) again against a local 3-master Redis Cluster. Each starts its own Redis.
-const shared = { testEnvironment: 'node' }
+// target/ and e2e/ hold the packed package and its test apps, not test code.
+const shared = { testEnvironment: 'node', modulePathIgnorePatterns: ['<rootDir>/target/', '<rootDir>/e2e/'] }
 
 module.exports = {
   testTimeout: 60_000,

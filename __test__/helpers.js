@@ -66,9 +66,9 @@ function quotes(symbol, n, t0 = 1_700_000_000_000) {
 
 // Runs `node ...args` to its end; resolves with its exit code, signal and output. A child
 // still running after `timeoutMs` is killed and the promise rejects.
-function runNode(args, { timeoutMs = 60_000, env = process.env } = {}) {
+function runNode(args, { timeoutMs = 60_000, env = process.env, cwd } = {}) {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, args, { env, stdio: ['ignore', 'pipe', 'pipe'] })
+    const child = spawn(process.execPath, args, { env, cwd, stdio: ['ignore', 'pipe', 'pipe'] })
     let stdout = ''
     let stderr = ''
     child.stdout.on('data', (d) => (stdout += d))
