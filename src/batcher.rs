@@ -21,7 +21,8 @@ use crate::warm::{Command, Warm};
 
 /// Turns a command (as sent) and its replies, or the pipeline's failure, into the
 /// operation's result; events it reports go to `metrics`.
-pub type Finish = Box<dyn FnOnce(&Warm, &Command, Result<Vec<Value>>, &mut Vec<Metric>) -> Completion + Send>;
+pub type Finish =
+    Box<dyn FnOnce(&Warm, &Command, Result<Vec<Value>>, &mut Vec<Metric>) -> Completion + Send>;
 
 pub struct Job {
     pub command: Command,

@@ -9,6 +9,7 @@ use std::time::Instant;
 
 use napi::JsString;
 
+use crate::batcher::{Batcher, Job};
 use crate::config::Settings;
 use crate::error::{CacheError, Result};
 use crate::hot::{Generation, HotTier};
@@ -17,7 +18,6 @@ use crate::lifecycle::Tasks;
 use crate::metrics::{Layer, Metric};
 use crate::outbox::{Completion, Found, Outbox, Outcome};
 use crate::points::{self, utf16_len, Decoded, Encoded};
-use crate::batcher::{Batcher, Job};
 use crate::warm::{self, Body, Command, Warm};
 
 /// The TS service's admission rule for `priority: "auto"` (compat).
@@ -124,7 +124,10 @@ impl Core {
                 match replies.ok().and_then(|r| r.into_iter().next()).and_then(warm::text) {
                     Some(json) => {
                         let value = points::decode(json);
-                        Completion { id, outcome: Outcome::Found(Found { key, value, issued, started }) }
+                        Completion {
+                            id,
+                            outcome: Outcome::Found(Found { key, value, issued, started }),
+                        }
                     }
                     None => {
                         metrics.push(Metric::Get { layer: Layer::Miss, ms: elapsed_ms(started) });
@@ -138,20 +141,35 @@ impl Core {
     /// Stores a value of `count` points (already normalised by JS, `value` their
     /// serialisation); `count` is `None` when there was nothing to store. Refuses before
     /// changing anything.
-    pub fn set(&mut self, id: u32, key: String, count: Option<u32>, value: Serialised, priority: Priority) -> Result<Stored> {
+    pub fn set(
+        &mut self,
+        id: u32,
+        key: String,
+        count: Option<u32>,
+        value: Serialised,
+        priority: Priority,
+    ) -> Result<Stored> {
         let Some(count) = count else { return Ok(Stored::Nothing) };
         let started = Instant::now();
         let limit = self.settings.max_value_bytes;
         let too_big = |bytes: usize| {
-            CacheError::Range(format!("data serialises to {bytes} bytes of JSON, more than maxValueBytes ({limit})"))
+            CacheError::Range(format!(
+                "data serialises to {bytes} bytes of JSON, more than maxValueBytes ({limit})"
+            ))
         };
         // Points stay unserialised (the pipeline writes them) when their size bound already
         // settles both the hot-tier admission and the size limit.
         let body = match value {
-            Serialised::Points(p) if p.max_json_len() < AUTO_HOT_MAX_BYTES.min(limit.saturating_add(1)) => Body::Points(p),
+            Serialised::Points(p)
+                if p.max_json_len() < AUTO_HOT_MAX_BYTES.min(limit.saturating_add(1)) =>
+            {
+                Body::Points(p)
+            }
             Serialised::Points(p) => Body::Json(p.to_json()),
             Serialised::Json(json) => {
-                let unreadable = |e: napi::Error| CacheError::Type(format!("data could not be serialised: {}", e.reason));
+                let unreadable = |e: napi::Error| {
+                    CacheError::Type(format!("data could not be serialised: {}", e.reason))
+                };
                 let bytes = json.utf8_len().map_err(unreadable)?;
                 if bytes > limit {
                     return Err(too_big(bytes));
@@ -165,8 +183,8 @@ impl Core {
             Body::Json(json) => utf16_len(json) < AUTO_HOT_MAX_BYTES,
             Body::Points(_) => true,
         };
-        let to_hot =
-            priority == Priority::Hot || (priority == Priority::Auto && small && count < AUTO_HOT_MAX_POINTS);
+        let to_hot = priority == Priority::Hot
+            || (priority == Priority::Auto && small && count < AUTO_HOT_MAX_POINTS);
         let stored = match to_hot {
             true => self.hot.insert(key.clone(), started).map_or(Stored::Warm, Stored::Hot),
             false => Stored::Warm,
@@ -186,13 +204,24 @@ impl Core {
                         Outcome::Done
                     }
                     Err(e) if strict => {
-                        metrics.push(Metric::Failed { op: "setData", critical: true, message: e.to_string() });
+                        metrics.push(Metric::Failed {
+                            op: "setData",
+                            critical: true,
+                            message: e.to_string(),
+                        });
                         // compat: the TS service's message; the code still tells Redis from timeout.
-                        Outcome::Failed { code: e.code(), message: format!("StreamCache setData failed: {e}") }
+                        Outcome::Failed {
+                            code: e.code(),
+                            message: format!("StreamCache setData failed: {e}"),
+                        }
                     }
                     Err(e) => {
                         let message = e.to_string();
-                        metrics.push(Metric::SetWarmFailed { ms: elapsed_ms(started), data_size, message });
+                        metrics.push(Metric::SetWarmFailed {
+                            ms: elapsed_ms(started),
+                            data_size,
+                            message,
+                        });
                         Outcome::Done
                     }
                 };
@@ -221,9 +250,12 @@ impl Core {
                     .into_iter()
                     .zip(replies)
                     .map(|(key, json)| match json {
-                        Some(json) => Some(Found { key, value: points::decode(json), issued, started }),
+                        Some(json) => {
+                            Some(Found { key, value: points::decode(json), issued, started })
+                        }
                         None => {
-                            metrics.push(Metric::Get { layer: Layer::Miss, ms: elapsed_ms(started) });
+                            metrics
+                                .push(Metric::Get { layer: Layer::Miss, ms: elapsed_ms(started) });
                             None
                         }
                     })
@@ -241,7 +273,11 @@ impl Core {
             // Reported, not thrown (spec §3).
             finish: Box::new(move |warm, _, replies, metrics| {
                 if let Err(e) = replies.and_then(|r| warm.status(r.into_iter().next())) {
-                    metrics.push(Metric::Failed { op: "deleteData", critical: false, message: e.to_string() });
+                    metrics.push(Metric::Failed {
+                        op: "deleteData",
+                        critical: false,
+                        message: e.to_string(),
+                    });
                 }
                 Completion { id, outcome: Outcome::Done }
             }),
@@ -250,12 +286,14 @@ impl Core {
 
     pub fn clear_all(&mut self, id: u32, options: ClearOptions) {
         self.hot.clear();
-        let (warm, outbox, ttl) = (self.warm.clone(), self.outbox.clone(), self.settings.warm_ttl_secs);
+        let (warm, outbox, ttl) =
+            (self.warm.clone(), self.outbox.clone(), self.settings.warm_ttl_secs);
         self.tasks.spawn(async move {
             let (outcome, metric) = match warm.clear(options.keep_younger_than, ttl).await {
                 Ok(cleared) => (Outcome::Cleared(cleared), None),
                 Err(e) => {
-                    let metric = Metric::Failed { op: "clearAll", critical: true, message: e.to_string() };
+                    let metric =
+                        Metric::Failed { op: "clearAll", critical: true, message: e.to_string() };
                     (Outcome::failed(&e), Some(metric))
                 }
             };
@@ -267,14 +305,21 @@ impl Core {
         let (warm, outbox) = (self.warm.clone(), self.outbox.clone());
         self.tasks.spawn(async move {
             let health = warm.health().await;
-            let metric = health.error.clone().map(|message| Metric::Failed { op: "healthCheck", critical: false, message });
+            let metric = health.error.clone().map(|message| Metric::Failed {
+                op: "healthCheck",
+                critical: false,
+                message,
+            });
             outbox.complete(Completion { id, outcome: Outcome::Health(health) }, metric);
         });
     }
 
     pub fn report_system(&mut self, healthy: bool) {
         self.outbox.record(Metric::System { name: "cache_hot_size", value: self.hot.len() as f64 });
-        self.outbox.record(Metric::System { name: "health_status", value: if healthy { 1.0 } else { 0.0 } });
+        self.outbox.record(Metric::System {
+            name: "health_status",
+            value: if healthy { 1.0 } else { 0.0 },
+        });
     }
 
     /// JS built a ticket's value (`found`), or found it was not a JSON array (a miss,
@@ -311,16 +356,27 @@ impl Core {
                 let at = points::encode(p, &mut out.points, &mut out.strings);
                 self.outbox.record(Metric::Get { layer: Layer::Warm, ms: elapsed_ms(started) });
                 let evicted = self.hot.promote(key, issued, Instant::now());
-                out.ops.extend_from_slice(&[id, kinds.0, at, if evicted.is_some() { 1.0 } else { 0.0 }]);
+                out.ops.extend_from_slice(&[
+                    id,
+                    kinds.0,
+                    at,
+                    if evicted.is_some() { 1.0 } else { 0.0 },
+                ]);
                 for key in evicted.into_iter().flatten() {
                     out.strings.push(key);
-                    out.ops.extend_from_slice(&[id, op::EVICTED, (out.strings.len() - 1) as f64, 0.0]);
+                    out.ops.extend_from_slice(&[
+                        id,
+                        op::EVICTED,
+                        (out.strings.len() - 1) as f64,
+                        0.0,
+                    ]);
                 }
             }
             Decoded::Json(json) => {
                 self.tickets.push(Ticket { key, issued, started });
                 out.strings.push(json);
-                let (at, ticket) = ((out.strings.len() - 1) as f64, (self.tickets.len() - 1) as f64);
+                let (at, ticket) =
+                    ((out.strings.len() - 1) as f64, (self.tickets.len() - 1) as f64);
                 out.ops.extend_from_slice(&[id, kinds.1, at, ticket]);
             }
         }
@@ -355,7 +411,12 @@ impl Core {
                 Outcome::Batch(items) => {
                     for item in items {
                         match item {
-                            Some(found) => self.found_rows(id, found, &mut out, (op::BATCH_POINTS, op::BATCH_ITEM)),
+                            Some(found) => self.found_rows(
+                                id,
+                                found,
+                                &mut out,
+                                (op::BATCH_POINTS, op::BATCH_ITEM),
+                            ),
                             None => out.ops.extend_from_slice(&[id, op::BATCH_ITEM, -1.0, -1.0]),
                         }
                     }
@@ -364,8 +425,14 @@ impl Core {
                 Outcome::Cleared(c) => [id, op::CLEARED, c.deleted as f64, c.preserved as f64],
                 Outcome::Health(health) => {
                     // Rare and small: the node list crosses as JSON.
-                    out.strings.push(serde_json::to_string(&health.nodes).unwrap_or_else(|_| "[]".into()));
-                    out.ops.extend_from_slice(&[id, op::HEALTH_NODES, (out.strings.len() - 1) as f64, 0.0]);
+                    out.strings
+                        .push(serde_json::to_string(&health.nodes).unwrap_or_else(|_| "[]".into()));
+                    out.ops.extend_from_slice(&[
+                        id,
+                        op::HEALTH_NODES,
+                        (out.strings.len() - 1) as f64,
+                        0.0,
+                    ]);
                     let error = match health.error {
                         Some(message) => {
                             out.strings.push(message);

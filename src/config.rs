@@ -7,9 +7,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use redis::{ClientTlsConfig, ConnectionAddr, ConnectionInfo, IntoConnectionInfo, TlsCertificates};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-use redis::{ClientTlsConfig, ConnectionAddr, ConnectionInfo, IntoConnectionInfo, TlsCertificates};
 
 use crate::error::{CacheError, Result};
 
@@ -46,7 +46,9 @@ impl Raw {
 
     fn field(&self, name: &str) -> &Raw {
         match self {
-            Raw::Map(fields) => fields.iter().find(|(k, _)| k == name).map_or(&Raw::Missing, |(_, v)| v),
+            Raw::Map(fields) => {
+                fields.iter().find(|(k, _)| k == name).map_or(&Raw::Missing, |(_, v)| v)
+            }
             _ => &Raw::Missing,
         }
     }
@@ -54,6 +56,7 @@ impl Raw {
 
 /// Where the warm tier lives.
 #[derive(Debug, Clone)]
+#[allow(clippy::large_enum_variant)] // one per cache, never moved in a hot path
 pub enum Topology {
     Single(ConnectionInfo),
     /// Seed nodes of a Redis Cluster; the client discovers the others and the slot map.
@@ -160,8 +163,12 @@ impl Settings {
         }
         let secret = redis.password().map(str::to_string).filter(|p| !p.is_empty());
         let topology = match topology {
-            Topology::Single(c) => Topology::Single(secure(c.set_redis_settings(redis.clone()), &tls)),
-            Topology::Cluster(nodes) => Topology::Cluster(nodes.into_iter().map(|c| secure(c, &tls)).collect()),
+            Topology::Single(c) => {
+                Topology::Single(secure(c.set_redis_settings(redis.clone()), &tls))
+            }
+            Topology::Cluster(nodes) => {
+                Topology::Cluster(nodes.into_iter().map(|c| secure(c, &tls)).collect())
+            }
         };
 
         Ok(Settings {
@@ -172,16 +179,20 @@ impl Settings {
             key_prefix: o.string("redis.keyPrefix")?.unwrap_or_else(|| DEFAULT_KEY_PREFIX.into()),
             connect_timeout: o.millis("redis.connectTimeout", 1.0)?.unwrap_or(ms(5000)),
             command_timeout: o.millis("redis.commandTimeout", 1.0)?.unwrap_or(ms(3000)),
-            max_retries: o.integer("redis.maxRetriesPerRequest", 0.0, 1000.0)?.unwrap_or(3.0) as usize,
+            max_retries: o.integer("redis.maxRetriesPerRequest", 0.0, 1000.0)?.unwrap_or(3.0)
+                as usize,
             hot_ttl: o.millis("hotCacheTTL", 0.0)?.unwrap_or(ms(5000)),
             warm_ttl_secs: o.integer("warmCacheTTL", 1.0, u32::MAX as f64)?.unwrap_or(300.0) as u64,
-            max_hot_size: o.integer("maxHotCacheSize", 0.0, 10_000_000.0)?.unwrap_or(1000.0) as usize,
+            max_hot_size: o.integer("maxHotCacheSize", 0.0, 10_000_000.0)?.unwrap_or(1000.0)
+                as usize,
             cleanup_interval: o.millis("cleanupInterval", 1.0)?.unwrap_or(ms(30_000)),
             max_batch_size: o.integer("maxBatchSize", 1.0, 100_000.0)?.unwrap_or(200.0) as usize,
-            max_pending_metrics: o.integer("maxPendingMetrics", 1.0, 100_000_000.0)?.unwrap_or(10_000.0)
-                as usize,
+            max_pending_metrics: o
+                .integer("maxPendingMetrics", 1.0, 100_000_000.0)?
+                .unwrap_or(10_000.0) as usize,
             strict_warm_writes: o.boolean("strictWarmWrites")?.unwrap_or(false),
-            max_value_bytes: o.integer("maxValueBytes", 1.0, 512.0 * MIB)?.unwrap_or(8.0 * MIB) as usize,
+            max_value_bytes: o.integer("maxValueBytes", 1.0, 512.0 * MIB)?.unwrap_or(8.0 * MIB)
+                as usize,
             metrics_enabled: o.callback("onMetric")?,
         })
     }
@@ -193,7 +204,10 @@ fn ms(n: u64) -> Duration {
 
 fn parse_url(url: &str, what: &str) -> Result<ConnectionInfo> {
     let malformed = || {
-        CacheError::Type(format!("{what} is not a valid redis:// or rediss:// URL: {}", redact_url(url)))
+        CacheError::Type(format!(
+            "{what} is not a valid redis:// or rediss:// URL: {}",
+            redact_url(url)
+        ))
     };
     let parsed = redis::parse_redis_url(url).ok_or_else(malformed)?;
     if !matches!(parsed.scheme(), "redis" | "rediss") {
@@ -221,7 +235,9 @@ fn cluster_nodes(cluster: &Raw) -> Result<Vec<ConnectionInfo>> {
     }
     let nodes = match cluster.field("nodes") {
         Raw::List(nodes) if !nodes.is_empty() => nodes,
-        Raw::List(_) => return Err(CacheError::Range("options.redis.cluster.nodes must not be empty".into())),
+        Raw::List(_) => {
+            return Err(CacheError::Range("options.redis.cluster.nodes must not be empty".into()))
+        }
         other => {
             return Err(CacheError::Type(format!(
                 "options.redis.cluster.nodes must be an array of URLs or {{ host, port }}, got {}",
@@ -240,13 +256,27 @@ fn cluster_nodes(cluster: &Raw) -> Result<Vec<ConnectionInfo>> {
                     let host = match node.field("host") {
                         Raw::Missing => DEFAULT_HOST.to_string(),
                         Raw::Str(h) => h.clone(),
-                        other => return Err(CacheError::Type(format!("{what}.host must be a string, got {}", other.type_name()))),
+                        other => {
+                            return Err(CacheError::Type(format!(
+                                "{what}.host must be a string, got {}",
+                                other.type_name()
+                            )))
+                        }
                     };
                     let port = match node.field("port") {
                         Raw::Missing => DEFAULT_PORT,
                         Raw::Num(p) if p.fract() == 0.0 && (1.0..=65535.0).contains(p) => *p as u16,
-                        Raw::Num(p) => return Err(CacheError::Range(format!("{what}.port must be an integer from 1 to 65535, got {p}"))),
-                        other => return Err(CacheError::Type(format!("{what}.port must be a number, got {}", other.type_name()))),
+                        Raw::Num(p) => {
+                            return Err(CacheError::Range(format!(
+                                "{what}.port must be an integer from 1 to 65535, got {p}"
+                            )))
+                        }
+                        other => {
+                            return Err(CacheError::Type(format!(
+                                "{what}.port must be a number, got {}",
+                                other.type_name()
+                            )))
+                        }
                     };
                     node_from_parts(&host, port, &what)
                 }
@@ -268,14 +298,14 @@ fn tls(raw: &Raw) -> Result<Option<Tls>> {
         Raw::Missing | Raw::Bool(false) => return Ok(None),
         Raw::Bool(true) => &Vec::new(),
         Raw::Map(fields) => fields,
-        other => {
-            return Err(CacheError::Type(format!(
-                "options.redis.tls must be true or an object like {{ ca, rejectUnauthorized }}, got {}",
-                other.type_name()
-            )))
-        }
+        other => return Err(CacheError::Type(format!(
+            "options.redis.tls must be true or an object like {{ ca, rejectUnauthorized }}, got {}",
+            other.type_name()
+        ))),
     };
-    if let Some((name, _)) = fields.iter().find(|(k, v)| !KNOWN.contains(&k.as_str()) && *v != Raw::Missing) {
+    if let Some((name, _)) =
+        fields.iter().find(|(k, v)| !KNOWN.contains(&k.as_str()) && *v != Raw::Missing)
+    {
         return Err(CacheError::Range(format!(
             "options.redis.tls.{name} is not supported; supported are {}",
             KNOWN.join(", ")
@@ -295,7 +325,11 @@ fn tls(raw: &Raw) -> Result<Option<Tls>> {
     let client_tls = match (pem(raw.field("cert"), "cert")?, pem(raw.field("key"), "key")?) {
         (Some(client_cert), Some(client_key)) => Some(ClientTlsConfig { client_cert, client_key }),
         (None, None) => None,
-        _ => return Err(CacheError::Range("options.redis.tls: cert and key must be given together".into())),
+        _ => {
+            return Err(CacheError::Range(
+                "options.redis.tls: cert and key must be given together".into(),
+            ))
+        }
     };
     if let Some(ca) = &ca {
         check_ca(ca)?;
@@ -371,7 +405,12 @@ fn secure(connection: ConnectionInfo, tls: &Option<Tls>) -> ConnectionInfo {
     let Some(tls) = tls else { return connection };
     let addr = match connection.addr() {
         ConnectionAddr::Tcp(host, port) | ConnectionAddr::TcpTls { host, port, .. } => {
-            ConnectionAddr::TcpTls { host: host.clone(), port: *port, insecure: !tls.verify, tls_params: None }
+            ConnectionAddr::TcpTls {
+                host: host.clone(),
+                port: *port,
+                insecure: !tls.verify,
+                tls_params: None,
+            }
         }
         other => other.clone(),
     };
@@ -380,9 +419,7 @@ fn secure(connection: ConnectionInfo, tls: &Option<Tls>) -> ConnectionInfo {
 
 /// Whether a `redis://host/N` URL chooses its own database, which then beats the default.
 fn url_names_db(url: &str) -> bool {
-    redis::parse_redis_url(url)
-        .map(|u| !u.path().trim_matches('/').is_empty())
-        .unwrap_or(false)
+    redis::parse_redis_url(url).map(|u| !u.path().trim_matches('/').is_empty()).unwrap_or(false)
 }
 
 /// The URL with any password replaced, so it can appear in a message.
@@ -409,7 +446,9 @@ impl Reader<'_> {
         match self.0.get(path)? {
             Raw::Missing => Ok(None),
             Raw::Num(n) if n.is_finite() => Ok(Some(n)),
-            Raw::Num(n) => Err(CacheError::Range(format!("options.{path} must be finite, got {n}"))),
+            Raw::Num(n) => {
+                Err(CacheError::Range(format!("options.{path} must be finite, got {n}")))
+            }
             other => Err(Self::wrong_type(path, "a number", &other)),
         }
     }
@@ -427,7 +466,9 @@ impl Reader<'_> {
     fn millis(&self, path: &str, min: f64) -> Result<Option<Duration>> {
         match self.number(path)? {
             None => Ok(None),
-            Some(n) if n >= min && n <= 31_536_000_000.0 => Ok(Some(Duration::from_secs_f64(n / 1000.0))),
+            Some(n) if n >= min && n <= 31_536_000_000.0 => {
+                Ok(Some(Duration::from_secs_f64(n / 1000.0)))
+            }
             Some(n) => Err(CacheError::Range(format!(
                 "options.{path} must be at least {min} ms (and at most a year), got {n}"
             ))),
@@ -457,7 +498,6 @@ impl Reader<'_> {
             other => Err(Self::wrong_type(path, "a function", &other)),
         }
     }
-
 }
 
 #[cfg(test)]
@@ -556,9 +596,17 @@ mod tests {
         assert_eq!(addrs, ["10.0.0.1:7000", "10.0.0.2:7001", "localhost:7002"]);
         assert_eq!(s.redis.db(), 0);
 
-        let err = settings(&[("redis.cluster", map(&[("nodes", nodes.clone())])), ("redis.db", Raw::Num(1.0))]).unwrap_err();
+        let err = settings(&[
+            ("redis.cluster", map(&[("nodes", nodes.clone())])),
+            ("redis.db", Raw::Num(1.0)),
+        ])
+        .unwrap_err();
         assert!(err.to_string().contains("only database 0"), "{err}");
-        let err = settings(&[("redis.cluster", map(&[("nodes", nodes)])), ("redis.url", Raw::Str("redis://h".into()))]).unwrap_err();
+        let err = settings(&[
+            ("redis.cluster", map(&[("nodes", nodes)])),
+            ("redis.url", Raw::Str("redis://h".into())),
+        ])
+        .unwrap_err();
         assert!(err.to_string().contains("leave out"), "{err}");
     }
 
@@ -569,9 +617,21 @@ mod tests {
             (map(&[]), "options.redis.cluster.nodes must be an array", true),
             (map(&[("nodes", Raw::List(vec![]))]), "must not be empty", false),
             (map(&[("nodes", Raw::List(vec![Raw::Num(1.0)]))]), "nodes[0] must be a URL", true),
-            (map(&[("nodes", Raw::List(vec![Raw::Str("http://h".into())]))]), "nodes[0] is not a valid", true),
-            (map(&[("nodes", Raw::List(vec![map(&[("port", Raw::Num(0.0))])]))]), "nodes[0].port must be an integer", false),
-            (map(&[("nodes", Raw::List(vec![map(&[("host", Raw::Str("".into()))])]))]), "nodes[0].host must not be empty", false),
+            (
+                map(&[("nodes", Raw::List(vec![Raw::Str("http://h".into())]))]),
+                "nodes[0] is not a valid",
+                true,
+            ),
+            (
+                map(&[("nodes", Raw::List(vec![map(&[("port", Raw::Num(0.0))])]))]),
+                "nodes[0].port must be an integer",
+                false,
+            ),
+            (
+                map(&[("nodes", Raw::List(vec![map(&[("host", Raw::Str("".into()))])]))]),
+                "nodes[0].host must not be empty",
+                false,
+            ),
         ];
         for (cluster, message, is_type) in cases {
             let err = settings(&[("redis.cluster", cluster.clone())]).unwrap_err();
@@ -589,7 +649,11 @@ mod tests {
         ]);
         let s = settings(&[("redis.tls", tls), ("redis.host", Raw::Str("db".into()))]).unwrap();
         let Topology::Single(c) = &s.topology else { panic!("not single") };
-        assert!(matches!(c.addr(), ConnectionAddr::TcpTls { insecure: true, .. }), "{:?}", c.addr());
+        assert!(
+            matches!(c.addr(), ConnectionAddr::TcpTls { insecure: true, .. }),
+            "{:?}",
+            c.addr()
+        );
         let tls = s.tls.unwrap();
         assert!(!tls.verify);
         assert_eq!(tls.certificates.root_cert.map(|c| c.len()), Some(2 * PEM.len() + 2));
@@ -608,14 +672,34 @@ mod tests {
     fn bad_tls_options_are_refused_not_ignored() {
         let cases: Vec<(Raw, &str)> = vec![
             (Raw::Str("yes".into()), "options.redis.tls must be true or an object"),
-            (map(&[("servername", Raw::Str("h".into()))]), "options.redis.tls.servername is not supported"),
-            (map(&[("ca", Raw::Str("/etc/ssl/ca.pem".into()))]), "options.redis.tls.ca is not PEM text"),
+            (
+                map(&[("servername", Raw::Str("h".into()))]),
+                "options.redis.tls.servername is not supported",
+            ),
+            (
+                map(&[("ca", Raw::Str("/etc/ssl/ca.pem".into()))]),
+                "options.redis.tls.ca is not PEM text",
+            ),
             (map(&[("ca", Raw::Num(1.0))]), "options.redis.tls.ca must be PEM text"),
             (map(&[("cert", Raw::Str(PEM.into()))]), "cert and key must be given together"),
-            (map(&[("rejectUnauthorized", Raw::Str("false".into()))]), "rejectUnauthorized must be a boolean"),
-            (map(&[("ca", Raw::Str(PEM.replace("MII", "AAA")))]), "options.redis.tls.ca could not be used"),
             (
-                map(&[("cert", Raw::Str(PEM.into())), ("key", Raw::Str("-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n".into()))]),
+                map(&[("rejectUnauthorized", Raw::Str("false".into()))]),
+                "rejectUnauthorized must be a boolean",
+            ),
+            (
+                map(&[("ca", Raw::Str(PEM.replace("MII", "AAA")))]),
+                "options.redis.tls.ca could not be used",
+            ),
+            (
+                map(&[
+                    ("cert", Raw::Str(PEM.into())),
+                    (
+                        "key",
+                        Raw::Str(
+                            "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n".into(),
+                        ),
+                    ),
+                ]),
                 "options.redis.tls.key could not be used",
             ),
         ];

@@ -46,7 +46,13 @@ pub struct HotTier {
 impl HotTier {
     pub fn new(capacity: usize, ttl: Duration) -> Self {
         let entries = (capacity > 0).then(|| {
-            Cache::with(capacity, capacity as u64, UnitWeighter, DefaultHashBuilder::default(), Evictions)
+            Cache::with(
+                capacity,
+                capacity as u64,
+                UnitWeighter,
+                DefaultHashBuilder::default(),
+                Evictions,
+            )
         });
         HotTier { entries, ttl, generation: 0, invalidated_at: 0 }
     }
@@ -97,7 +103,12 @@ impl HotTier {
 
     /// [`HotTier::insert`] for a value read from Redis by a request issued at `issued`,
     /// unless the key was written, deleted or cleared since (then `None`).
-    pub fn promote(&mut self, key: String, issued: Generation, now: Instant) -> Option<Vec<String>> {
+    pub fn promote(
+        &mut self,
+        key: String,
+        issued: Generation,
+        now: Instant,
+    ) -> Option<Vec<String>> {
         let newer = self
             .entries
             .as_ref()
@@ -220,7 +231,11 @@ mod tests {
         fn insert(&mut self, key: u64) {
             self.clock += 1;
             if self.entries.len() >= self.capacity {
-                let victim = self.entries.iter().min_by_key(|(_, (count, at))| (*count, *at)).map(|(k, _)| *k);
+                let victim = self
+                    .entries
+                    .iter()
+                    .min_by_key(|(_, (count, at))| (*count, *at))
+                    .map(|(k, _)| *k);
                 if let Some(victim) = victim {
                     self.entries.remove(&victim);
                 }
@@ -256,7 +271,9 @@ mod tests {
 
     #[test]
     fn zipf_hit_rate_at_least_the_typescript_policy() {
-        for (exponent, keys, capacity) in [(0.8, 20_000, 200), (1.0, 20_000, 200), (1.2, 50_000, 500)] {
+        for (exponent, keys, capacity) in
+            [(0.8, 20_000, 200), (1.0, 20_000, 200), (1.2, 50_000, 500)]
+        {
             let (ours, theirs) = hit_rates(exponent, keys, capacity, 200_000);
             println!("zipf s={exponent} keys={keys} cap={capacity}: ours {ours:.4}, scan-LFU {theirs:.4}");
             assert!(ours >= theirs, "s={exponent}: ours {ours:.4} < scan-LFU {theirs:.4}");

@@ -1,8 +1,8 @@
 //! Reading JavaScript arguments into Rust values, or into coded errors that name the
 //! argument (spec §7). Nothing here trusts the caller's types.
 
-use napi::bindgen_prelude::{Buffer, FromNapiValue, Object};
 use napi::bindgen_prelude::JsObjectValue;
+use napi::bindgen_prelude::{Buffer, FromNapiValue, Object};
 use napi::{JsValue, Unknown, ValueType};
 
 use crate::config::{OptionSource, Raw};
@@ -55,18 +55,26 @@ fn kind(v: &Unknown, what: &str) -> Result<ValueType> {
 
 pub fn key(v: Unknown, what: &str) -> Result<String> {
     if kind(&v, what)? != ValueType::String {
-        return Err(CacheError::Type(format!("{what} must be a non-empty string, got {}", type_name(&v))));
+        return Err(CacheError::Type(format!(
+            "{what} must be a non-empty string, got {}",
+            type_name(&v)
+        )));
     }
     let key: String = cast(&v, what)?;
     if key.is_empty() {
-        return Err(CacheError::Type(format!("{what} must be a non-empty string, got an empty string")));
+        return Err(CacheError::Type(format!(
+            "{what} must be a non-empty string, got an empty string"
+        )));
     }
     Ok(key)
 }
 
 pub fn keys(v: Unknown) -> Result<Vec<String>> {
     if kind(&v, "keys")? != ValueType::Object || !v.is_array().unwrap_or(false) {
-        return Err(CacheError::Type(format!("keys must be an array of strings, got {}", type_name(&v))));
+        return Err(CacheError::Type(format!(
+            "keys must be an array of strings, got {}",
+            type_name(&v)
+        )));
     }
     let array: Object = cast(&v, "keys")?;
     let len = array.get_array_length().map_err(|e| unreadable("keys", e))?;
@@ -95,7 +103,10 @@ pub fn priority(v: Unknown) -> Result<Priority> {
 
 pub fn since(v: Unknown) -> Result<f64> {
     if kind(&v, "since")? != ValueType::Number {
-        return Err(CacheError::Type(format!("since must be a finite number, got {}", type_name(&v))));
+        return Err(CacheError::Type(format!(
+            "since must be a finite number, got {}",
+            type_name(&v)
+        )));
     }
     let since: f64 = cast(&v, "since")?;
     if !since.is_finite() {
@@ -130,7 +141,11 @@ pub fn clear_options(v: Unknown) -> Result<ClearOptions> {
     let max_age = match opts.get("maxAge")? {
         Raw::Missing => DEFAULT_MAX_AGE_SECS,
         Raw::Num(n) if n.is_finite() && n >= 0.0 => n,
-        Raw::Num(n) => return Err(CacheError::Range(format!("options.maxAge must be a finite number >= 0, got {n}"))),
+        Raw::Num(n) => {
+            return Err(CacheError::Range(format!(
+                "options.maxAge must be a finite number >= 0, got {n}"
+            )))
+        }
         _ => return Err(CacheError::Type("options.maxAge must be a number of seconds".into())),
     };
     Ok(ClearOptions { keep_younger_than: (preserve && !force).then_some(max_age.ceil() as u64) })
@@ -145,7 +160,9 @@ impl<'a> JsOptions<'a> {
     pub fn new(v: Unknown<'a>, what: &str) -> Result<Self> {
         match kind(&v, what)? {
             ValueType::Undefined | ValueType::Null => Ok(JsOptions { root: None }),
-            ValueType::Object if !v.is_array().unwrap_or(false) => Ok(JsOptions { root: Some(cast(&v, what)?) }),
+            ValueType::Object if !v.is_array().unwrap_or(false) => {
+                Ok(JsOptions { root: Some(cast(&v, what)?) })
+            }
             _ => Err(CacheError::Type(format!("{what} must be an object, got {}", type_name(&v)))),
         }
     }
@@ -202,7 +219,8 @@ fn raw(value: &Unknown, what: &str, depth: usize) -> Result<Raw> {
             let mut fields = Vec::with_capacity(len as usize);
             for i in 0..len {
                 let name: String = names.get_element(i).map_err(|e| unreadable(what, e))?;
-                let item: Unknown = obj.get_named_property(&name).map_err(|e| unreadable(what, e))?;
+                let item: Unknown =
+                    obj.get_named_property(&name).map_err(|e| unreadable(what, e))?;
                 let item = raw(&item, &format!("{what}.{name}"), depth + 1)?;
                 fields.push((name, item));
             }

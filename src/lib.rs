@@ -1,6 +1,8 @@
 //! The JavaScript surface of stream-cache-native. Everything here only converts
 //! arguments and delegates; `index.js` wraps it into the promise-returning `StreamCache`.
 
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
 mod batcher;
 mod cache;
 mod config;
@@ -108,7 +110,11 @@ impl NativeStreamCache {
         let settings = js::JsOptions::new(options, "options")
             .and_then(|o| Settings::from_source(&o))
             .map_err(|e| e.throw(&env))?;
-        let waker = wake.build_threadsafe_function::<()>().weak::<true>().callee_handled::<false>().build()?;
+        let waker = wake
+            .build_threadsafe_function::<()>()
+            .weak::<true>()
+            .callee_handled::<false>()
+            .build()?;
         let cancel = CancellationToken::new();
         let outbox = Arc::new(Outbox::new(
             waker,
@@ -116,7 +122,8 @@ impl NativeStreamCache {
             settings.max_pending_metrics,
             cancel.clone(),
         ));
-        let core = Core::new(settings, outbox.clone(), Tasks::new(cancel)).map_err(|e| e.throw(&env))?;
+        let core =
+            Core::new(settings, outbox.clone(), Tasks::new(cancel)).map_err(|e| e.throw(&env))?;
         Ok(NativeStreamCache { core: Some(core), outbox })
     }
 
@@ -130,7 +137,13 @@ impl NativeStreamCache {
 
     /// `get` after checking `since`, for `getDataSince`.
     #[napi(catch_unwind)]
-    pub fn get_since(&mut self, env: &Env, id: u32, key: Unknown, since: Unknown) -> napi::Result<()> {
+    pub fn get_since(
+        &mut self,
+        env: &Env,
+        id: u32,
+        key: Unknown,
+        since: Unknown,
+    ) -> napi::Result<()> {
         let key = js::key(key, "key").map_err(|e| e.throw(env))?;
         js::since(since).map_err(|e| e.throw(env))?;
         self.core(env)?.get(id, key);
@@ -207,7 +220,12 @@ impl NativeStreamCache {
     /// Answers a `FOUND` row: whether it held a JSON array. Returns the evicted keys when
     /// the value entered the hot tier, `false` otherwise.
     #[napi(catch_unwind)]
-    pub fn settle(&mut self, env: &Env, ticket: u32, found: bool) -> napi::Result<Either<bool, Vec<String>>> {
+    pub fn settle(
+        &mut self,
+        env: &Env,
+        ticket: u32,
+        found: bool,
+    ) -> napi::Result<Either<bool, Vec<String>>> {
         self.core(env)?.settle(ticket, found).map(to_js).map_err(|e| e.throw(env))
     }
 
@@ -221,7 +239,12 @@ impl NativeStreamCache {
     /// Reports the hot hits JS served (`touched`), then hands over every queued result
     /// and at most `max_events` metric events.
     #[napi(catch_unwind)]
-    pub fn drain(&mut self, env: &Env, max_events: u32, touched: Option<Vec<String>>) -> napi::Result<Drained> {
+    pub fn drain(
+        &mut self,
+        env: &Env,
+        max_events: u32,
+        touched: Option<Vec<String>>,
+    ) -> napi::Result<Drained> {
         let core = self.core(env)?;
         if let Some(keys) = touched {
             core.touch(keys);

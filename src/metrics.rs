@@ -129,7 +129,11 @@ mod tests {
         let mut rows = Vec::new();
         let mut strings = vec!["already here".to_string()];
         Metric::Get { layer: Layer::Warm, ms: 0.5 }.encode(1.0, &mut rows, &mut strings);
-        Metric::Failed { op: "setData", critical: true, message: "boom".into() }.encode(2.0, &mut rows, &mut strings);
+        Metric::Failed { op: "setData", critical: true, message: "boom".into() }.encode(
+            2.0,
+            &mut rows,
+            &mut strings,
+        );
         assert_eq!(rows.len(), 2 * EVENT_STRIDE);
         assert_eq!(&rows[EVENT_STRIDE..], &[code::FAILED_CRITICAL, 2.0, 0.0, 0.0, 0.0, 1.0, 2.0]);
         assert_eq!(strings, ["already here", "setData", "boom"]);

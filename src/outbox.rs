@@ -40,7 +40,10 @@ pub enum Outcome {
     Batch(Vec<Option<Found>>),
     Cleared(Cleared),
     Health(crate::warm::Health),
-    Failed { code: &'static str, message: String },
+    Failed {
+        code: &'static str,
+        message: String,
+    },
 }
 
 impl Outcome {
@@ -92,7 +95,12 @@ fn now_ms() -> f64 {
 }
 
 impl Outbox {
-    pub fn new(waker: Waker, events_enabled: bool, max_events: usize, closing: CancellationToken) -> Self {
+    pub fn new(
+        waker: Waker,
+        events_enabled: bool,
+        max_events: usize,
+        closing: CancellationToken,
+    ) -> Self {
         Outbox {
             queues: Mutex::new(Queues::default()),
             wake_pending: AtomicBool::new(false),

@@ -71,7 +71,14 @@ pub fn encode(points: Vec<Point>, rows: &mut Vec<f64>, strings: &mut Vec<String>
             }
         };
         let absent = f64::NAN;
-        rows.extend_from_slice(&[index, point.p, point.v, point.t, point.c.unwrap_or(absent), point.cp.unwrap_or(absent)]);
+        rows.extend_from_slice(&[
+            index,
+            point.p,
+            point.v,
+            point.t,
+            point.c.unwrap_or(absent),
+            point.cp.unwrap_or(absent),
+        ]);
     }
     start as f64
 }
@@ -101,7 +108,8 @@ impl Encoded {
             if symbol.fract() != 0.0 || symbol < 0.0 || symbol as usize >= symbols.len() {
                 return bad("symbol index out of range");
             }
-            if !row[1..4].iter().all(|n| n.is_finite()) || row[4..].iter().any(|n| n.is_infinite()) {
+            if !row[1..4].iter().all(|n| n.is_finite()) || row[4..].iter().any(|n| n.is_infinite())
+            {
                 return bad("numbers must be finite");
             }
         }
@@ -246,7 +254,9 @@ mod tests {
 
     #[test]
     fn canonical_values_decode() {
-        let p = points(r#"[{"s":"AAPL","p":1.5,"v":10,"t":1700000000000,"c":-0.25,"cp":0.1},{"s":"AAPL","p":2,"v":0,"t":1}]"#);
+        let p = points(
+            r#"[{"s":"AAPL","p":1.5,"v":10,"t":1700000000000,"c":-0.25,"cp":0.1},{"s":"AAPL","p":2,"v":0,"t":1}]"#,
+        );
         let p = p.as_deref().map(|p| (p.len(), p[0].c, p[1].c, p[0].t));
         assert_eq!(p, Some((2, Some(-0.25), None, 1_700_000_000_000.0)));
         assert_eq!(points("[]"), Some(vec![]));
@@ -282,7 +292,20 @@ mod tests {
 
     #[test]
     fn encoded_points_serialise_like_json_stringify() {
-        let rows = vec![0.0, 189.98, 1200.0, 1_764_000_000_000.0, -0.0, f64::NAN, 1.0, 1e21, 5e-7, 0.1 + 0.2, f64::NAN, -3.0];
+        let rows = vec![
+            0.0,
+            189.98,
+            1200.0,
+            1_764_000_000_000.0,
+            -0.0,
+            f64::NAN,
+            1.0,
+            1e21,
+            5e-7,
+            0.1 + 0.2,
+            f64::NAN,
+            -3.0,
+        ];
         let encoded = Encoded::new(rows, vec!["AAPL".into(), "B é".into()]);
         let json = encoded.as_ref().map(Encoded::to_json).unwrap_or_default();
         // Node: JSON.stringify([{s:"AAPL",p:189.98,v:1200,t:1764000000000,c:-0},{s:"B é",p:1e21,v:5e-7,t:0.1+0.2,cp:-3}])
@@ -306,7 +329,9 @@ mod tests {
     #[test]
     fn rows_share_a_symbol_string() {
         let (mut rows, mut strings) = (vec![9.0], vec!["x".to_string()]);
-        let p = points(r#"[{"s":"A","p":1,"v":2,"t":3},{"s":"A","p":4,"v":5,"t":6,"c":7},{"s":"B","p":1,"v":1,"t":1}]"#);
+        let p = points(
+            r#"[{"s":"A","p":1,"v":2,"t":3},{"s":"A","p":4,"v":5,"t":6,"c":7},{"s":"B","p":1,"v":1,"t":1}]"#,
+        );
         let at = encode(p.unwrap_or_default(), &mut rows, &mut strings);
         assert_eq!(at, 1.0);
         assert_eq!(strings, ["x", "A", "B"]);

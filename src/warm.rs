@@ -37,9 +37,16 @@ const MAX_RECONNECT_DELAY: Duration = Duration::from_millis(500);
 /// caller's; the prefix is added when the pipeline is built.
 pub enum Command {
     Get(String),
-    Set { key: String, body: Body, ttl_secs: u64 },
+    Set {
+        key: String,
+        body: Body,
+        ttl_secs: u64,
+    },
     /// One `MGET` per `chunk` keys.
-    MGet { keys: Vec<String>, chunk: usize },
+    MGet {
+        keys: Vec<String>,
+        chunk: usize,
+    },
     Del(String),
 }
 
@@ -88,7 +95,9 @@ pub fn texts(replies: Vec<Value>, keys: usize, chunk: usize) -> Vec<Option<Strin
     for reply in replies {
         let expected = chunk.min(keys - out.len());
         match reply {
-            Value::Array(items) if items.len() == expected => out.extend(items.into_iter().map(text)),
+            Value::Array(items) if items.len() == expected => {
+                out.extend(items.into_iter().map(text))
+            }
             _ => out.extend((0..expected).map(|_| None)),
         }
     }
@@ -99,7 +108,10 @@ pub fn texts(replies: Vec<Value>, keys: usize, chunk: usize) -> Vec<Option<Strin
 #[derive(Clone)]
 enum Conn {
     /// `address`: `host:port`, for health reports.
-    Single { conn: ConnectionManager, address: String },
+    Single {
+        conn: ConnectionManager,
+        address: String,
+    },
     Cluster(Arc<ClusterLink>),
 }
 
@@ -155,7 +167,8 @@ impl ClusterLink {
     }
 
     fn remake(&self, state: &mut LinkState) {
-        state.connection = self.client.get_pending_async_connection_with_config(self.config.clone());
+        state.connection =
+            self.client.get_pending_async_connection_with_config(self.config.clone());
         state.made = Instant::now();
     }
 }
@@ -192,8 +205,15 @@ pub struct Health {
 /// client routes by slot (a pipeline there must stay within one slot).
 pub enum Outgoing {
     /// `replies`: how many of the pipeline's replies belong to each command.
-    Pipeline { conn: ConnectionManager, pipe: redis::Pipeline, replies: Vec<usize> },
-    Routed { conn: ClusterConnection, commands: Vec<Routed> },
+    Pipeline {
+        conn: ConnectionManager,
+        pipe: redis::Pipeline,
+        replies: Vec<usize>,
+    },
+    Routed {
+        conn: ClusterConnection,
+        commands: Vec<Routed>,
+    },
 }
 
 /// One command on a cluster.
@@ -201,7 +221,11 @@ pub enum Routed {
     One(redis::Cmd),
     /// A batch read as one `MGET` per slot (and per `chunk` keys): `parts` pairs each with
     /// the positions of its keys among the batch's `keys`.
-    Gather { parts: Vec<(redis::Cmd, Vec<usize>)>, keys: usize, chunk: usize },
+    Gather {
+        parts: Vec<(redis::Cmd, Vec<usize>)>,
+        keys: usize,
+        chunk: usize,
+    },
 }
 
 #[derive(Clone)]
@@ -227,7 +251,9 @@ impl Warm {
             username: settings.redis.username().map(str::to_string),
             secret: settings.secret.clone(),
         };
-        let invalid = |e: RedisError| CacheError::Range(format!("options.redis: {}", describe(&e, &credentials)));
+        let invalid = |e: RedisError| {
+            CacheError::Range(format!("options.redis: {}", describe(&e, &credentials)))
+        };
         let conn = match &settings.topology {
             Topology::Single(info) => {
                 let client = match &settings.tls {
@@ -323,7 +349,11 @@ impl Warm {
     }
 
     /// One command to one cluster node (`None`: the single server).
-    async fn query_node<T: redis::FromRedisValue>(&self, node: Option<&ClusterNode>, cmd: redis::Cmd) -> Result<T> {
+    async fn query_node<T: redis::FromRedisValue>(
+        &self,
+        node: Option<&ClusterNode>,
+        cmd: redis::Cmd,
+    ) -> Result<T> {
         match (&self.conn, node) {
             (Conn::Cluster(link), Some(node)) => {
                 let route = RoutingInfo::SingleNode(SingleNodeRoutingInfo::ByAddress {
@@ -341,7 +371,10 @@ impl Warm {
     /// reads the written JSON.
     pub fn prepare<'a>(&self, commands: impl Iterator<Item = &'a mut Command>) -> Outgoing {
         match &self.conn {
-            Conn::Cluster(link) => Outgoing::Routed { conn: link.connection(), commands: commands.map(|c| self.routed(c)).collect() },
+            Conn::Cluster(link) => Outgoing::Routed {
+                conn: link.connection(),
+                commands: commands.map(|c| self.routed(c)).collect(),
+            },
             Conn::Single { conn, .. } => {
                 // An error reply then answers only its own command.
                 let mut pipe = redis::pipe();
@@ -401,7 +434,9 @@ impl Warm {
     /// (Its own multi-slot MGET split silently skips a node it has no connection to, and
     /// such a skip never triggers the slot-map refresh that a failover needs.)
     fn routed(&self, command: &mut Command) -> Routed {
-        let Command::MGet { keys, chunk } = command else { return Routed::One(self.single(command)) };
+        let Command::MGet { keys, chunk } = command else {
+            return Routed::One(self.single(command));
+        };
         let chunk = (*chunk).max(1);
         let parts = slot_groups(keys.iter().map(|key| self.key(key)))
             .into_iter()
@@ -420,7 +455,9 @@ impl Warm {
             Outgoing::Pipeline { mut conn, pipe, replies } => {
                 let sent = match remaining.is_zero() {
                     true => Err(self.timeout()),
-                    false => self.run_within(remaining, pipe.query_async::<Vec<Value>>(&mut conn)).await,
+                    false => {
+                        self.run_within(remaining, pipe.query_async::<Vec<Value>>(&mut conn)).await
+                    }
                 };
                 match sent {
                     Ok(values) => {
@@ -431,7 +468,10 @@ impl Warm {
                 }
             }
             Outgoing::Routed { conn, commands } => {
-                join_all(commands.into_iter().map(|command| self.send_routed(&conn, command, remaining))).await
+                join_all(
+                    commands.into_iter().map(|command| self.send_routed(&conn, command, remaining)),
+                )
+                .await
             }
         }
     }
@@ -439,18 +479,26 @@ impl Warm {
     /// One command on a cluster; each part has its own time limit, so a slot whose master
     /// is failing costs only that slot's keys. A batch read's replies are put back in key
     /// order and in `chunk`-sized arrays, the shape one server's pipeline gives, for [`texts`].
-    async fn send_routed(&self, conn: &ClusterConnection, command: Routed, limit: Duration) -> Result<Vec<Value>> {
+    async fn send_routed(
+        &self,
+        conn: &ClusterConnection,
+        command: Routed,
+        limit: Duration,
+    ) -> Result<Vec<Value>> {
         match command {
             Routed::One(cmd) => {
                 let mut conn = conn.clone();
                 self.run_within(limit, cmd.query_async::<Value>(&mut conn)).await.map(|v| vec![v])
             }
             Routed::Gather { parts, keys, chunk } => {
-                let replies = join_all(parts.iter().map(|(cmd, _)| {
-                    let mut conn = conn.clone();
-                    async move { self.run_within(limit, cmd.query_async::<Vec<Value>>(&mut conn)).await }
-                }))
-                .await;
+                let replies =
+                    join_all(parts.iter().map(|(cmd, _)| {
+                        let mut conn = conn.clone();
+                        async move {
+                            self.run_within(limit, cmd.query_async::<Vec<Value>>(&mut conn)).await
+                        }
+                    }))
+                    .await;
                 let mut values = vec![Value::Nil; keys];
                 for ((_, at), reply) in parts.iter().zip(replies) {
                     for (&i, value) in at.iter().zip(reply.unwrap_or_default()) {
@@ -458,7 +506,9 @@ impl Warm {
                     }
                 }
                 let mut values = values.into_iter();
-                Ok((0..keys.div_ceil(chunk)).map(|_| Value::Array(values.by_ref().take(chunk).collect())).collect())
+                Ok((0..keys.div_ceil(chunk))
+                    .map(|_| Value::Array(values.by_ref().take(chunk).collect()))
+                    .collect())
             }
         }
     }
@@ -466,7 +516,9 @@ impl Warm {
     /// A `SETEX`/`DEL` reply: an error reply becomes the command's error.
     pub fn status(&self, reply: Option<Value>) -> Result<()> {
         match reply {
-            Some(Value::ServerError(e)) => Err(CacheError::Redis(describe(&e.into(), &self.credentials))),
+            Some(Value::ServerError(e)) => {
+                Err(CacheError::Redis(describe(&e.into(), &self.credentials)))
+            }
             Some(_) => Ok(()),
             None => Err(CacheError::Redis("Redis sent no reply for the command".into())),
         }
@@ -477,7 +529,12 @@ impl Warm {
     pub async fn health(&self) -> Health {
         if let Conn::Single { address, .. } = &self.conn {
             let error = self.query::<()>(redis::cmd("PING")).await.err().map(|e| e.to_string());
-            let node = NodeHealth { address: address.clone(), role: "master", connected: error.is_none(), error: error.clone() };
+            let node = NodeHealth {
+                address: address.clone(),
+                role: "master",
+                connected: error.is_none(),
+                error: error.clone(),
+            };
             return Health { error, nodes: vec![node] };
         }
         let nodes = match self.cluster_nodes().await {
@@ -522,7 +579,11 @@ impl Warm {
     /// On a cluster a pass that times out runs once more: the timeout has retired a
     /// connection that may have stalled (see [`ClusterLink`]), and SCAN + UNLINK can safely
     /// start over, counting on from where the first pass stopped.
-    pub async fn clear(&self, keep_younger_than: Option<u64>, warm_ttl_secs: u64) -> Result<Cleared> {
+    pub async fn clear(
+        &self,
+        keep_younger_than: Option<u64>,
+        warm_ttl_secs: u64,
+    ) -> Result<Cleared> {
         let mut cleared = Cleared::default();
         let first = self.clear_pass(keep_younger_than, warm_ttl_secs, &mut cleared).await;
         match (first, &self.conn) {
@@ -534,10 +595,21 @@ impl Warm {
         Ok(cleared)
     }
 
-    async fn clear_pass(&self, keep_younger_than: Option<u64>, warm_ttl_secs: u64, cleared: &mut Cleared) -> Result<()> {
+    async fn clear_pass(
+        &self,
+        keep_younger_than: Option<u64>,
+        warm_ttl_secs: u64,
+        cleared: &mut Cleared,
+    ) -> Result<()> {
         let masters = match self.conn {
             Conn::Single { .. } => vec![None],
-            Conn::Cluster(_) => self.cluster_nodes().await?.into_iter().filter(|n| n.serves_slots).map(Some).collect(),
+            Conn::Cluster(_) => self
+                .cluster_nodes()
+                .await?
+                .into_iter()
+                .filter(|n| n.serves_slots)
+                .map(Some)
+                .collect(),
         };
         for node in &masters {
             self.clear_node(node.as_ref(), keep_younger_than, warm_ttl_secs, cleared).await?;
@@ -555,7 +627,13 @@ impl Warm {
         let pattern = format!("{}*", escape_glob(&self.prefix));
         let mut cursor: u64 = 0;
         loop {
-            let scan = redis::cmd("SCAN").arg(cursor).arg("MATCH").arg(&pattern).arg("COUNT").arg(SCAN_COUNT).clone();
+            let scan = redis::cmd("SCAN")
+                .arg(cursor)
+                .arg("MATCH")
+                .arg(&pattern)
+                .arg("COUNT")
+                .arg(SCAN_COUNT)
+                .clone();
             let (next, keys): (u64, Vec<Vec<u8>>) = self.query_node(node, scan).await?;
             let doomed = match keep_younger_than {
                 _ if keys.is_empty() => keys,
@@ -618,7 +696,10 @@ impl Warm {
                 self.run(pipe.query_async(&mut conn.clone())).await
             }
             Conn::Cluster(_) => {
-                let ttls = join_all(keys.iter().map(|key| self.query::<i64>(redis::cmd("TTL").arg(key).clone()))).await;
+                let ttls = join_all(
+                    keys.iter().map(|key| self.query::<i64>(redis::cmd("TTL").arg(key).clone())),
+                )
+                .await;
                 ttls.into_iter().collect()
             }
         }
@@ -652,7 +733,9 @@ fn slot_groups<K: AsRef<[u8]>>(keys: impl Iterator<Item = K>) -> Vec<Vec<usize>>
 
 fn address_of(info: &ConnectionInfo) -> String {
     match info.addr() {
-        ConnectionAddr::Tcp(host, port) | ConnectionAddr::TcpTls { host, port, .. } => format!("{host}:{port}"),
+        ConnectionAddr::Tcp(host, port) | ConnectionAddr::TcpTls { host, port, .. } => {
+            format!("{host}:{port}")
+        }
         other => other.to_string(),
     }
 }
@@ -673,7 +756,13 @@ pub fn parse_cluster_nodes(text: &str) -> Vec<ClusterNode> {
             }
             let master = flags.split(',').any(|f| f == "master");
             let failed = flags.split(',').any(|f| f == "fail");
-            Some(ClusterNode { host, port, master, serves_slots: master && fields.len() > 8, failed })
+            Some(ClusterNode {
+                host,
+                port,
+                master,
+                serves_slots: master && fields.len() > 8,
+                failed,
+            })
         })
         .collect()
 }
@@ -711,7 +800,9 @@ fn describe(err: &RedisError, credentials: &Credentials) -> String {
             );
         }
         redis::ErrorKind::ClusterConnectionNotFound => {
-            text = format!("not connected: the node is not in the cluster's current slot map ({text})");
+            text = format!(
+                "not connected: the node is not in the cluster's current slot map ({text})"
+            );
         }
         _ => {}
     }
@@ -741,8 +832,10 @@ d4 :0@0 master,noaddr - 1700 1690 3 disconnected 5461-10922
 e5 [::1]:7004@17004 master - 0 1700 4 connected 10923-16383
 ";
         let nodes = parse_cluster_nodes(text);
-        let summary: Vec<(String, u16, bool, bool, bool)> =
-            nodes.into_iter().map(|n| (n.host, n.port, n.master, n.serves_slots, n.failed)).collect();
+        let summary: Vec<(String, u16, bool, bool, bool)> = nodes
+            .into_iter()
+            .map(|n| (n.host, n.port, n.master, n.serves_slots, n.failed))
+            .collect();
         assert_eq!(
             summary,
             [
