@@ -298,10 +298,12 @@ fn tls(raw: &Raw) -> Result<Option<Tls>> {
         Raw::Missing | Raw::Bool(false) => return Ok(None),
         Raw::Bool(true) => &Vec::new(),
         Raw::Map(fields) => fields,
-        other => return Err(CacheError::Type(format!(
+        other => {
+            return Err(CacheError::Type(format!(
             "options.redis.tls must be true or an object like {{ ca, rejectUnauthorized }}, got {}",
             other.type_name()
-        ))),
+        )))
+        }
     };
     if let Some((name, _)) =
         fields.iter().find(|(k, v)| !KNOWN.contains(&k.as_str()) && *v != Raw::Missing)

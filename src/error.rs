@@ -1,4 +1,5 @@
-//! The one error type of the addon and how it reaches JavaScript.
+//! The one error type of the addon, how it reaches JavaScript, and how Redis's errors are
+//! worded for it (the password never appears).
 //!
 //! Every error a caller can see carries a stable `code`, so applications can branch on it
 //! instead of parsing messages.
@@ -67,3 +68,36 @@ impl fmt::Display for CacheError {
 impl std::error::Error for CacheError {}
 
 pub type Result<T> = std::result::Result<T, CacheError>;
+
+/// Who the cache connects as: the user, named in errors, and the password, scrubbed from them.
+#[derive(Clone, Default)]
+pub struct Credentials {
+    pub username: Option<String>,
+    pub secret: Option<String>,
+}
+
+/// The error's text with the password scrubbed, in case a server or URL echoed it. Where
+/// the client's own words are cryptic (a refused AUTH, a node it holds no connection to),
+/// the cause is spelled out.
+pub fn describe(err: &redis::RedisError, credentials: &Credentials) -> String {
+    let mut text = err.to_string();
+    match err.kind() {
+        redis::ErrorKind::AuthenticationFailed => {
+            let user = credentials.username.as_deref().unwrap_or("default");
+            text = format!(
+                "Redis refused the credentials of user \"{user}\" (wrong password, unknown or \
+                 disabled user): {text}"
+            );
+        }
+        redis::ErrorKind::ClusterConnectionNotFound => {
+            text = format!(
+                "not connected: the node is not in the cluster's current slot map ({text})"
+            );
+        }
+        _ => {}
+    }
+    match &credentials.secret {
+        Some(s) if text.contains(s.as_str()) => text.replace(s.as_str(), "***"),
+        _ => text,
+    }
+}

@@ -1,0 +1,77 @@
+//! What the cache asks of Redis per operation, and how the replies read.
+
+use redis::Value;
+
+use crate::points::{utf16_len, Encoded};
+
+/// One warm-tier command, queued for the next pipeline (see `batcher`). Keys are the
+/// caller's; the prefix is added when the pipeline is built.
+pub enum Command {
+    Get(String),
+    Set {
+        key: String,
+        body: Body,
+        ttl_secs: u64,
+    },
+    /// One `MGET` per `chunk` keys.
+    MGet {
+        keys: Vec<String>,
+        chunk: usize,
+    },
+    Del(String),
+}
+
+/// A value to write: JSON already, or points the pipeline serialises off the JS thread.
+pub enum Body {
+    Json(String),
+    Points(Encoded),
+}
+
+impl Command {
+    /// The written JSON's length in UTF-16 units (compat: `dataSize`), once serialised.
+    pub fn json_len(&self) -> usize {
+        match self {
+            Command::Set { body: Body::Json(json), .. } => utf16_len(json),
+            Command::Set { body: Body::Points(points), .. } => utf16_len(&points.to_json()),
+            _ => 0,
+        }
+    }
+}
+
+impl Body {
+    /// The JSON to write; points are serialised here, once, in place.
+    pub(super) fn json(&mut self) -> &str {
+        if let Body::Points(points) = self {
+            *self = Body::Json(points.to_json());
+        }
+        match self {
+            Body::Json(json) => json,
+            Body::Points(_) => "",
+        }
+    }
+}
+
+/// A `GET`/`MGET` element: absent, not UTF-8 (so not our JSON) or an error reply is a miss.
+pub fn text(reply: Value) -> Option<String> {
+    match reply {
+        Value::BulkString(bytes) => String::from_utf8(bytes).ok(),
+        _ => None,
+    }
+}
+
+/// The elements of a chunked `MGET`'s replies, in key order; a failed chunk is all misses.
+pub fn texts(replies: Vec<Value>, keys: usize, chunk: usize) -> Vec<Option<String>> {
+    let chunk = chunk.max(1);
+    let mut out = Vec::with_capacity(keys);
+    for reply in replies {
+        let expected = chunk.min(keys - out.len());
+        match reply {
+            Value::Array(items) if items.len() == expected => {
+                out.extend(items.into_iter().map(text))
+            }
+            _ => out.extend((0..expected).map(|_| None)),
+        }
+    }
+    out.resize_with(keys, || None);
+    out
+}

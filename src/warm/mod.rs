@@ -1,0 +1,200 @@
+//! The warm tier: Redis access through the redis crate, on one server or a Redis Cluster.
+//!
+//! A single server is reached through a `ConnectionManager`, a cluster through the crate's
+//! cluster connection (slot map, MOVED/ASK, failover); both multiplex every command and
+//! reconnect by themselves, and both are created lazily so that constructing a cache never
+//! waits for (or fails on) Redis. Every command is bounded by `commandTimeout`, so no
+//! operation can hang on a dead server.
+
+mod clear;
+mod cluster;
+mod command;
+mod health;
+mod pipeline;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::cluster::ClusterClientBuilder;
+use redis::cluster::ClusterConfig;
+use redis::cluster_routing::{RoutingInfo, SingleNodeRoutingInfo};
+use redis::{Client, ConnectionAddr, ConnectionInfo, RedisError, TlsMode, Value};
+
+pub use self::clear::Cleared;
+use self::cluster::{stale_view, ClusterLink, ClusterNode};
+pub use self::command::{text, texts, Body, Command};
+pub use self::health::Health;
+use crate::config::{Settings, Topology};
+use crate::error::{describe, CacheError, Credentials, Result};
+
+/// The fixed part of every warm key; the caller's key follows with no separator (compat).
+pub const WARM_KEY_INFIX: &str = "stream_cache_warm";
+/// Backoff base: three retries stay within ~300 ms, so calls fail fast while Redis is away.
+const MIN_RECONNECT_DELAY: Duration = Duration::from_millis(20);
+/// Caps the reconnect backoff, so service resumes within about this long of Redis returning.
+const MAX_RECONNECT_DELAY: Duration = Duration::from_millis(500);
+
+#[derive(Clone)]
+enum Conn {
+    /// `address`: `host:port`, for health reports.
+    Single {
+        conn: ConnectionManager,
+        address: String,
+    },
+    Cluster(Arc<ClusterLink>),
+}
+
+#[derive(Clone)]
+pub struct Warm {
+    conn: Conn,
+    /// `<keyPrefix>stream_cache_warm`
+    prefix: String,
+    command_timeout: Duration,
+    credentials: Credentials,
+}
+
+impl Warm {
+    /// Must run inside the tokio runtime; does not touch the network.
+    pub fn connect(settings: &Settings) -> Result<Warm> {
+        let credentials = Credentials {
+            username: settings.redis.username().map(str::to_string),
+            secret: settings.secret.clone(),
+        };
+        let invalid = |e: RedisError| {
+            CacheError::Range(format!("options.redis: {}", describe(&e, &credentials)))
+        };
+        let conn = match &settings.topology {
+            Topology::Single(info) => {
+                let client = match &settings.tls {
+                    Some(tls) => Client::build_with_tls(info.clone(), tls.certificates.clone()),
+                    None => Client::open(info.clone()),
+                }
+                .map_err(invalid)?;
+                let config = ConnectionManagerConfig::new()
+                    .set_connection_timeout(Some(settings.connect_timeout))
+                    .set_response_timeout(Some(settings.command_timeout))
+                    .set_number_of_retries(settings.max_retries)
+                    .set_min_delay(MIN_RECONNECT_DELAY)
+                    .set_max_delay(MAX_RECONNECT_DELAY);
+                let conn = ConnectionManager::new_lazy_with_config(client, config)
+                    .map_err(|e| CacheError::Redis(describe(&e, &credentials)))?;
+                Conn::Single { conn, address: address_of(info) }
+            }
+            Topology::Cluster(nodes) => {
+                let mut builder = ClusterClientBuilder::new(nodes.clone())
+                    .retries(settings.max_retries as u32)
+                    .min_retry_wait(MIN_RECONNECT_DELAY.as_millis() as u64)
+                    .max_retry_wait(MAX_RECONNECT_DELAY.as_millis() as u64);
+                if let Some(user) = settings.redis.username() {
+                    builder = builder.username(user);
+                }
+                if let Some(password) = settings.redis.password() {
+                    builder = builder.password(password);
+                }
+                if let Some(tls) = &settings.tls {
+                    let mode = if tls.verify { TlsMode::Secure } else { TlsMode::Insecure };
+                    builder = builder.certs(tls.certificates.clone()).tls(mode);
+                }
+                let config = ClusterConfig::new()
+                    .set_connection_timeout(settings.connect_timeout)
+                    .set_response_timeout(settings.command_timeout);
+                let client = builder.build().map_err(invalid)?;
+                let link = ClusterLink::new(client, config, settings.command_timeout);
+                Conn::Cluster(Arc::new(link))
+            }
+        };
+        Ok(Warm {
+            conn,
+            prefix: format!("{}{}", settings.key_prefix, WARM_KEY_INFIX),
+            command_timeout: settings.command_timeout,
+            credentials,
+        })
+    }
+
+    pub fn key(&self, key: &str) -> String {
+        format!("{}{}", self.prefix, key)
+    }
+
+    fn timeout(&self) -> CacheError {
+        CacheError::Timeout { after_ms: self.command_timeout.as_millis() as u64 }
+    }
+
+    fn failed(&self, e: &RedisError) -> CacheError {
+        if e.is_timeout() {
+            self.timeout()
+        } else {
+            CacheError::Redis(describe(e, &self.credentials))
+        }
+    }
+
+    async fn run<T, F>(&self, fut: F) -> Result<T>
+    where
+        F: Future<Output = std::result::Result<T, RedisError>>,
+    {
+        self.run_within(self.command_timeout, fut).await
+    }
+
+    async fn run_within<T, F>(&self, limit: Duration, fut: F) -> Result<T>
+    where
+        F: Future<Output = std::result::Result<T, RedisError>>,
+    {
+        let (result, stale) = match tokio::time::timeout(limit, fut).await {
+            Ok(Ok(v)) => (Ok(v), false),
+            Ok(Err(e)) => (Err(self.failed(&e)), stale_view(&e)),
+            Err(_) => (Err(self.timeout()), true),
+        };
+        if let (true, Conn::Cluster(link)) = (stale, &self.conn) {
+            link.renew();
+        }
+        result
+    }
+
+    /// One command, routed by its key on a cluster.
+    async fn query<T: redis::FromRedisValue>(&self, cmd: redis::Cmd) -> Result<T> {
+        match &self.conn {
+            Conn::Single { conn, .. } => self.run(cmd.query_async(&mut conn.clone())).await,
+            Conn::Cluster(link) => self.run(cmd.query_async(&mut link.connection())).await,
+        }
+    }
+
+    /// One command to one cluster node (`None`: the single server).
+    async fn query_node<T: redis::FromRedisValue>(
+        &self,
+        node: Option<&ClusterNode>,
+        cmd: redis::Cmd,
+    ) -> Result<T> {
+        match (&self.conn, node) {
+            (Conn::Cluster(link), Some(node)) => {
+                let route = RoutingInfo::SingleNode(SingleNodeRoutingInfo::ByAddress {
+                    host: node.host.clone(),
+                    port: node.port,
+                });
+                let value = self.run(link.connection().route_command(cmd, route)).await?;
+                redis::from_redis_value(value).map_err(|e| self.failed(&e.into()))
+            }
+            _ => self.query(cmd).await,
+        }
+    }
+
+    /// A `SETEX`/`DEL` reply: an error reply becomes the command's error.
+    pub fn status(&self, reply: Option<Value>) -> Result<()> {
+        match reply {
+            Some(Value::ServerError(e)) => {
+                Err(CacheError::Redis(describe(&e.into(), &self.credentials)))
+            }
+            Some(_) => Ok(()),
+            None => Err(CacheError::Redis("Redis sent no reply for the command".into())),
+        }
+    }
+}
+
+fn address_of(info: &ConnectionInfo) -> String {
+    match info.addr() {
+        ConnectionAddr::Tcp(host, port) | ConnectionAddr::TcpTls { host, port, .. } => {
+            format!("{host}:{port}")
+        }
+        other => other.to_string(),
+    }
+}

@@ -1,0 +1,188 @@
+//! One burst of commands on the wire: a pipeline to one server, or on a cluster separate
+//! commands routed by slot (a pipeline there must stay within one slot).
+
+use std::time::{Duration, Instant};
+
+use futures_util::future::join_all;
+use redis::aio::ConnectionManager;
+use redis::cluster_async::ClusterConnection;
+use redis::Value;
+
+use super::cluster::slot_groups;
+use super::{Command, Conn, Warm};
+use crate::error::Result;
+
+/// Commands ready to send: one pipeline to one server, or separate commands the cluster
+/// client routes by slot (a pipeline there must stay within one slot).
+pub enum Outgoing {
+    /// `replies`: how many of the pipeline's replies belong to each command.
+    Pipeline {
+        conn: ConnectionManager,
+        pipe: redis::Pipeline,
+        replies: Vec<usize>,
+    },
+    Routed {
+        conn: ClusterConnection,
+        commands: Vec<Routed>,
+    },
+}
+
+/// One command on a cluster.
+pub enum Routed {
+    One(redis::Cmd),
+    /// A batch read as one `MGET` per slot (and per `chunk` keys): `parts` pairs each with
+    /// the positions of its keys among the batch's `keys`.
+    Gather {
+        parts: Vec<(redis::Cmd, Vec<usize>)>,
+        keys: usize,
+        chunk: usize,
+    },
+}
+
+impl Warm {
+    /// `commands` ready to send. Points are serialised here, in place, so `json_len` then
+    /// reads the written JSON.
+    pub fn prepare<'a>(&self, commands: impl Iterator<Item = &'a mut Command>) -> Outgoing {
+        match &self.conn {
+            Conn::Cluster(link) => Outgoing::Routed {
+                conn: link.connection(),
+                commands: commands.map(|c| self.routed(c)).collect(),
+            },
+            Conn::Single { conn, .. } => {
+                // An error reply then answers only its own command.
+                let mut pipe = redis::pipe();
+                pipe.ignore_errors();
+                let mut replies = Vec::new();
+                for command in commands {
+                    match command {
+                        Command::MGet { keys, chunk } => {
+                            let parts = keys.chunks((*chunk).max(1));
+                            replies.push(parts.len());
+                            for part in parts {
+                                pipe.add_command(self.mget(part.iter()));
+                            }
+                        }
+                        other => {
+                            replies.push(1);
+                            pipe.add_command(self.single(other));
+                        }
+                    }
+                }
+                Outgoing::Pipeline { conn: conn.clone(), pipe, replies }
+            }
+        }
+    }
+
+    /// A command of one key.
+    fn single(&self, command: &mut Command) -> redis::Cmd {
+        let mut cmd;
+        match command {
+            Command::Get(key) => {
+                cmd = redis::cmd("GET");
+                cmd.arg(self.key(key));
+            }
+            Command::Set { key, body, ttl_secs } => {
+                cmd = redis::cmd("SETEX");
+                cmd.arg(self.key(key)).arg(*ttl_secs).arg(body.json());
+            }
+            Command::Del(key) => {
+                cmd = redis::cmd("DEL");
+                cmd.arg(self.key(key));
+            }
+            Command::MGet { keys, .. } => cmd = self.mget(keys.iter()),
+        }
+        cmd
+    }
+
+    fn mget<'k>(&self, keys: impl Iterator<Item = &'k String>) -> redis::Cmd {
+        let mut cmd = redis::cmd("MGET");
+        for key in keys {
+            cmd.arg(self.key(key));
+        }
+        cmd
+    }
+
+    /// On a cluster a batch read is grouped by slot here: each part is then a single-slot
+    /// command the client routes, retries and re-routes after a failover like any other.
+    /// (Its own multi-slot MGET split silently skips a node it has no connection to, and
+    /// such a skip never triggers the slot-map refresh that a failover needs.)
+    fn routed(&self, command: &mut Command) -> Routed {
+        let Command::MGet { keys, chunk } = command else {
+            return Routed::One(self.single(command));
+        };
+        let chunk = (*chunk).max(1);
+        let parts = slot_groups(keys.iter().map(|key| self.key(key)))
+            .into_iter()
+            .flat_map(|group| group.chunks(chunk).map(<[usize]>::to_vec).collect::<Vec<_>>())
+            .map(|at| (self.mget(at.iter().map(|&i| &keys[i])), at))
+            .collect();
+        Routed::Gather { parts, keys: keys.len(), chunk }
+    }
+
+    /// Sends prepared commands: one result per command, holding its replies. A transport
+    /// failure, or passing `deadline`, fails every command. On a cluster a batch read keeps
+    /// the parts that answered; a failed part's keys read as misses.
+    pub async fn send(&self, outgoing: Outgoing, deadline: Instant) -> Vec<Result<Vec<Value>>> {
+        let remaining = deadline.saturating_duration_since(Instant::now());
+        match outgoing {
+            Outgoing::Pipeline { mut conn, pipe, replies } => {
+                let sent = match remaining.is_zero() {
+                    true => Err(self.timeout()),
+                    false => {
+                        self.run_within(remaining, pipe.query_async::<Vec<Value>>(&mut conn)).await
+                    }
+                };
+                match sent {
+                    Ok(values) => {
+                        let mut values = values.into_iter();
+                        replies.into_iter().map(|n| Ok(values.by_ref().take(n).collect())).collect()
+                    }
+                    Err(e) => replies.iter().map(|_| Err(e.clone())).collect(),
+                }
+            }
+            Outgoing::Routed { conn, commands } => {
+                join_all(
+                    commands.into_iter().map(|command| self.send_routed(&conn, command, remaining)),
+                )
+                .await
+            }
+        }
+    }
+
+    /// One command on a cluster; each part has its own time limit, so a slot whose master
+    /// is failing costs only that slot's keys. A batch read's replies are put back in key
+    /// order and in `chunk`-sized arrays, the shape one server's pipeline gives, for [`texts`].
+    async fn send_routed(
+        &self,
+        conn: &ClusterConnection,
+        command: Routed,
+        limit: Duration,
+    ) -> Result<Vec<Value>> {
+        match command {
+            Routed::One(cmd) => {
+                let mut conn = conn.clone();
+                self.run_within(limit, cmd.query_async::<Value>(&mut conn)).await.map(|v| vec![v])
+            }
+            Routed::Gather { parts, keys, chunk } => {
+                let replies =
+                    join_all(parts.iter().map(|(cmd, _)| {
+                        let mut conn = conn.clone();
+                        async move {
+                            self.run_within(limit, cmd.query_async::<Vec<Value>>(&mut conn)).await
+                        }
+                    }))
+                    .await;
+                let mut values = vec![Value::Nil; keys];
+                for ((_, at), reply) in parts.iter().zip(replies) {
+                    for (&i, value) in at.iter().zip(reply.unwrap_or_default()) {
+                        values[i] = value;
+                    }
+                }
+                let mut values = values.into_iter();
+                Ok((0..keys.div_ceil(chunk))
+                    .map(|_| Value::Array(values.by_ref().take(chunk).collect()))
+                    .collect())
+            }
+        }
+    }
+}
