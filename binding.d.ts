@@ -20,36 +20,31 @@ export declare class NativeStreamCache {
    * `false` when there was no data; otherwise a write for `id` started, and the result
    * is `true`, or the evicted keys when the value entered the hot tier.
    */
-  set(id: number, key: unknown, points: unknown, json: string, priority: unknown): boolean | Array<string>
+  set(id: number, key: unknown, data: unknown, json: string, priority: unknown): boolean | Array<string>
   /**
-   * `set` for canonical points, handed over as rows `[symbol, p, v, t, c, cp]` (NaN:
-   * absent) and their symbols; the JSON is written off the JS thread.
+   * `set` for canonical points, handed over as rows of `POINT_STRIDE` (see `wire`) and
+   * their symbols; the JSON is written off the JS thread.
    */
-  setPoints(id: number, key: unknown, points: unknown, rows: Float64Array, symbols: Array<string>, priority: unknown): boolean | Array<string>
+  setPoints(id: number, key: unknown, rows: Float64Array, symbols: Array<string>, priority: unknown): boolean | Array<string>
   /** Starts the Redis reads of the keys a batch did not find in the JS hot `Map`. */
   batch(id: number, keys: unknown): void
   delete(id: number, key: unknown): void
   clearAll(id: number, options: unknown): void
-  health(id: number): void
-  reportSystem(healthy: boolean): void
+  /** PINGs Redis; with `report_system`, the system metrics follow from the same task. */
+  health(id: number, reportSystem: boolean): void
   /**
-   * Answers a `FOUND` row: whether it held a JSON array. Returns the evicted keys when
-   * the value entered the hot tier, `false` otherwise.
+   * Answers a `Json` row: whether the text JS parsed was a JSON array. Returns the evicted
+   * keys when the value entered the hot tier, `false` otherwise.
    */
-  settle(ticket: number, found: boolean): boolean | Array<string>
-  /** Hot hits JS served, for the eviction policy. */
-  touch(keys: Array<string>): void
+  adoptParsed(ticket: number, found: boolean): boolean | Array<string>
   /**
-   * Reports the hot hits JS served (`touched`), then hands over every queued result
-   * and at most `max_events` metric events.
+   * Takes what JS did since the last drain (the hot hits it served, for the eviction
+   * policy, and what became of the last drain's events), then hands over every queued
+   * result and at most `max_events` metric events.
    */
-  drain(maxEvents: number, touched?: Array<string> | undefined | null): Drained
+  drain(maxEvents: number, touched: Array<string> | undefined | null, delivered: Delivered): Drained
   /** Sends the Redis commands the operations since the last flush queued (`Batcher`). */
   flush(): void
-  /** `true` while any operation is pending; see `Outbox::keep_alive`. */
-  keepAlive(on: boolean): void
-  /** What the JS delivery loop did with the last drain's events. */
-  delivered(emitted: number, failed: number, dropped: number): void
   /** Places for `n` hot-hit events in the bounded metric queue; returns how many fit. */
   reserveEvents(n: number): number
   /** JS delivered `delivered` reserved events, `failed` of them threw, after `waited_ms`. */
@@ -66,19 +61,54 @@ export declare class NativeStreamCache {
   destroy(): void
 }
 
-/** Results and metric events queued since the last drain, as flat rows. */
+/** What became of the events of the last drain. */
+export interface Delivered {
+  emitted: number
+  /** Callback calls that threw. */
+  failed: number
+  /** Not delivered: the cache was destroyed or its metrics released meanwhile. */
+  dropped: number
+}
+
+/** Results and metric events queued since the last drain. */
 export interface Drained {
-  /** Rows of `[id, kind, a, b]`. */
+  /** Rows of [`OP_STRIDE`] numbers, see [`OpKind`]. */
   ops: Float64Array
-  /** Rows of `[code, timestampMs, value, dataSize, compressionRatio, stringA, stringB]`. */
+  /** Rows of [`EVENT_STRIDE`] numbers, see [`EventCode`]. */
   events: Float64Array
-  /** Decoded warm values: `[count, ...count × [symbol, p, v, t, c, cp]]` (NaN: absent). */
+  /** Decoded values: `[count, ...count points of POINT_STRIDE]`. */
   points: Float64Array
   strings: Array<string>
-  /** Keys the cleanup timer dropped from the hot tier. */
+  /** Keys the expiry timer dropped from the hot tier. */
   expired: Array<string>
   /** Still busy: drain again on the next loop turn (the wake stays armed until then). */
   again: boolean
+}
+
+/**
+ * Numbers per row of [`Drained::events`]:
+ * `[code, timestampMs, value, dataSize, compressionRatio, stringA, stringB]`.
+ */
+export declare const EVENT_STRIDE: number
+
+/** The event an events row encodes (the first number of the row). */
+export declare const enum EventCode {
+  /** `cache_get_success`, layer `warm`. */
+  GetWarm = 0,
+  /** `cache_get_failed`, layer `miss`. */
+  GetMiss = 1,
+  /** `cache_set_success`, layer `both`. */
+  SetBoth = 2,
+  /** `cache_set_success`, layer `warm`. */
+  SetWarm = 3,
+  /** `cache_set_failed`, layer `warm`: `stringB` the Redis error. */
+  SetWarmFailed = 4,
+  /** `cache_<stringA>_failed`, `errorType: recoverable_error`, `stringB` the message. */
+  FailedRecoverable = 5,
+  /** Like `FailedRecoverable`, `errorType: critical_error`. */
+  FailedCritical = 6,
+  /** A `metricType: "system"` event named `stringA`. */
+  System = 7,
 }
 
 export interface NativeLimits {
@@ -86,7 +116,7 @@ export interface NativeLimits {
   maxPendingMetrics: number
 }
 
-/** The counters of spec §5. */
+/** The delivery counters (docs/contract.md, "Lifecycle"). */
 export interface NativeStats {
   pendingMetrics: number
   emittedMetrics: number
@@ -97,3 +127,46 @@ export interface NativeStats {
   expiredCleaned: number
   destroyed: boolean
 }
+
+/** Numbers per row of [`Drained::ops`]: `[id, kind, a, b]`. */
+export declare const OP_STRIDE: number
+
+/**
+ * What an ops row `[id, kind, a, b]` says about operation `id`. `a` and `b` are per kind;
+ * "string" means an index into [`Drained::strings`].
+ */
+export declare const enum OpKind {
+  /** Resolves with nothing. */
+  Done = 0,
+  /** Resolves with `null`. */
+  Miss = 1,
+  /**
+   * A value Redis held that Rust could not decode: `a` the JSON text (string) for JS to
+   * parse, `b` the ticket JS passes to `adoptParsed`.
+   */
+  Json = 2,
+  /** Rejects: `a` the message (string), `b` the error code (string). */
+  Failed = 3,
+  /** One key of a batch, in key order: like `Json`, or `a = -1` for a miss. */
+  BatchJson = 4,
+  /** The batch is complete. */
+  BatchEnd = 5,
+  /** `clearAll`: `a` keys deleted, `b` keys preserved. */
+  Cleared = 6,
+  /** `getHealthStatus`: `a` the error (string) or -1 when healthy, `b` the hot tier's size. */
+  Health = 7,
+  /** A decoded value: `a` its offset in [`Drained::points`], `b` 1 if the hot tier took it. */
+  Points = 8,
+  /** One key of a batch, decoded: like `Points`. */
+  BatchPoints = 9,
+  /** The key in `a` (string) left the hot tier: JS drops it from its `Map`. */
+  Evicted = 10,
+  /** Precedes `Health`: `a` the node list as JSON (string). */
+  HealthNodes = 11,
+}
+
+/**
+ * Numbers per point in [`Drained::points`] and in `setPoints`' rows:
+ * `[symbol, p, v, t, c, cp]` (`symbol` indexes a string table; NaN: no `c`/`cp`).
+ */
+export declare const POINT_STRIDE: number

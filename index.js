@@ -1,10 +1,17 @@
 'use strict'
 
-// The promise-returning StreamCache over the native binding. It holds only what must be
-// JavaScript: pending promises, the user's onMetric callback, and the step that turns
-// drained rows into results and event objects. Cache policy, Redis and metrics live in Rust.
+// The promise-returning StreamCache over the native binding (src/lib.rs). JavaScript holds
+// only what must be JavaScript:
+// - the promises and their settling, and the user's onMetric callback;
+// - the hot tier's values, so that a hit returns the very array that was stored without
+//   crossing Node-API (Rust keeps the hot tier's policy: which keys stay);
+// - building result values and event objects from the rows a drain hands over, because
+//   creating objects through Node-API costs far more than reading numbers;
+// - the compat normalisation of setData's input (compressData), which reads caller objects.
+// Every number shared with Rust (row kinds, event codes, strides) comes from the binding
+// (src/wire.rs). How the two sides meet: docs/architecture.md.
 
-const { NativeStreamCache } = loadBinding()
+const { NativeStreamCache, OpKind, EventCode, OP_STRIDE, EVENT_STRIDE, POINT_STRIDE } = loadBinding()
 
 const CODES = Object.freeze({
   INVALID_ARGUMENT: 'STREAM_CACHE_INVALID_ARGUMENT',
@@ -13,24 +20,6 @@ const CODES = Object.freeze({
   TIMEOUT: 'STREAM_CACHE_TIMEOUT',
 })
 
-// Row kinds of `drain().ops`, as written by src/cache.rs.
-const OP = {
-  DONE: 0,
-  MISS: 1,
-  FOUND: 2,
-  FAILED: 3,
-  BATCH_ITEM: 4,
-  BATCH_END: 5,
-  CLEARED: 6,
-  HEALTH: 7,
-  FOUND_POINTS: 8,
-  BATCH_POINTS: 9,
-  EVICTED: 10,
-  HEALTH_NODES: 11,
-}
-const OP_STRIDE = 4
-const EVENT_STRIDE = 7
-const POINT_STRIDE = 6
 // Events delivered per drain adapt so one drain's callbacks take about this long at most;
 // a slow listener then costs one event per loop turn instead of stalling the loop.
 const DELIVERY_BUDGET_MS = 8
@@ -88,7 +77,7 @@ function destroyedError() {
   return codedError('StreamCache has been destroyed', CODES.DESTROYED)
 }
 
-// compat: the TS service's compressData, `||` truthiness and all (spec §1).
+// compat: the TS service's compressData, `||` truthiness and all (docs/contract.md, "Data").
 function compressData(data) {
   const now = Date.now()
   const out = new Array(data.length)
@@ -145,7 +134,7 @@ function encodePoints(points) {
 
 // Normalises the caller's data and encodes or serialises it; whatever that data throws (a
 // getter, a BigInt, a cycle) becomes a coded TypeError instead of escaping as is.
-function prepare(data) {
+function normalise(data) {
   try {
     const points = compressData(data)
     const encoded = encodePoints(points)
@@ -211,17 +200,18 @@ function put(target, key, value) {
   }
 }
 
-// Event codes of src/metrics.rs, in order: (row, strings, offset) → the spec §4 event
-// object. Each builder is one literal, so every event of a kind shares one hidden class.
-const EVENT_BUILDERS = [
-  (r, s, i) => getEvent(r[i + 1], r[i + 2], 'warm'),
-  (r, s, i) => getEvent(r[i + 1], r[i + 2], 'miss'),
-  (r, s, i) => setEvent(r, i, 'both'),
-  (r, s, i) => setEvent(r, i, 'warm'),
-  (r, s, i) => setEvent(r, i, 'warm', s[r[i + 6]]),
-  (r, s, i) => errorEvent(r, s, i, 'recoverable_error'),
-  (r, s, i) => errorEvent(r, s, i, 'critical_error'),
-  (r, s, i) => ({
+// One builder per EventCode (src/wire.rs): (row, strings, offset) → the event object of
+// docs/contract.md, "Metric events". Each is one literal, so every event of a kind shares
+// one hidden class.
+const EVENT_BUILDERS = {
+  [EventCode.GetWarm]: (r, s, i) => getEvent(r[i + 1], r[i + 2], 'warm'),
+  [EventCode.GetMiss]: (r, s, i) => getEvent(r[i + 1], r[i + 2], 'miss'),
+  [EventCode.SetBoth]: (r, s, i) => setEvent(r, i, 'both'),
+  [EventCode.SetWarm]: (r, s, i) => setEvent(r, i, 'warm'),
+  [EventCode.SetWarmFailed]: (r, s, i) => setEvent(r, i, 'warm', s[r[i + 6]]),
+  [EventCode.FailedRecoverable]: (r, s, i) => errorEvent(r, s, i, 'recoverable_error'),
+  [EventCode.FailedCritical]: (r, s, i) => errorEvent(r, s, i, 'critical_error'),
+  [EventCode.System]: (r, s, i) => ({
     timestamp: new Date(r[i + 1]),
     source: 'stream-cache',
     metricType: 'system',
@@ -229,7 +219,7 @@ const EVENT_BUILDERS = [
     metricValue: r[i + 2],
     tags: { component: 'StreamCache' },
   }),
-]
+}
 
 // compat: a miss is `cache_get_failed`, layer `miss`.
 function getEvent(timestamp, metricValue, layer) {
@@ -282,7 +272,7 @@ function errorEvent(r, s, i, errorType) {
 
 // Caches with operations in flight. The caller's continuation is reachable only through
 // a cache's pending promises, so while any are pending the cache must be a GC root, just
-// as the event loop is held for it (keepAlive). Idle caches stay collectable.
+// as Rust holds the event loop for it. Idle caches stay collectable.
 const busy = new Set()
 
 class StreamCache {
@@ -292,6 +282,8 @@ class StreamCache {
   #nextId = 0
   #destroyed = false
   #eventsPerDrain = 1
+  // What became of the last drain's events, told to Rust at the next drain.
+  #delivered = { emitted: 0, failed: 0, dropped: 0 }
   #drainScheduled = false
   #flushQueued = false
   // The hot tier's values: key → { value, expires }. Rust decides which keys stay (see
@@ -324,7 +316,7 @@ class StreamCache {
     this.#maxPending = limits.maxPendingMetrics
   }
 
-  // The value of a fresh hot entry, or undefined; an expired one is dropped (spec §2).
+  // The value of a fresh hot entry, or undefined; an expired one is dropped.
   #hotHit(key) {
     const entry = this.#hot.get(key)
     if (entry === undefined) return undefined
@@ -350,10 +342,7 @@ class StreamCache {
   #flushHot() {
     this.#hotFlushScheduled = false
     if (this.#destroyed) return
-    if (this.#touched.length >= Math.min(TOUCH_BATCH, this.#maxPending)) {
-      this.#native.touch(this.#touched)
-      this.#touched = []
-    }
+    if (this.#touched.length >= Math.min(TOUCH_BATCH, this.#maxPending)) this.#drain()
     this.#reserveHot()
     if (this.#hotEvents === 0) return
     const started = performance.now()
@@ -422,10 +411,7 @@ class StreamCache {
   // Every operation that queued Redis work waits here, so this is where its flush is
   // scheduled: one microtask after the first, so the whole burst shares one pipeline.
   #wait(id, extra) {
-    if (this.#pending.size === 0) {
-      busy.add(this)
-      this.#native.keepAlive(true)
-    }
+    if (this.#pending.size === 0) busy.add(this)
     if (!this.#flushQueued) {
       this.#flushQueued = true
       queueMicrotask(() => {
@@ -440,10 +426,7 @@ class StreamCache {
 
   #finish(id) {
     this.#pending.delete(id)
-    if (this.#pending.size === 0) {
-      busy.delete(this)
-      this.#native.keepAlive(false)
-    }
+    if (this.#pending.size === 0) busy.delete(this)
   }
 
   // The synchronous native half of an operation, then `finish` with its result. A throw
@@ -498,12 +481,12 @@ class StreamCache {
       if (!Array.isArray(data)) {
         stored = this.#native.set(id, key, data, '', priority)
       } else {
-        const prepared = prepare(data)
-        points = prepared.points
+        const normalised = normalise(data)
+        points = normalised.points
         stored =
-          prepared.json !== undefined
-            ? this.#native.set(id, key, points, prepared.json, priority)
-            : this.#native.setPoints(id, key, points, prepared.rows, prepared.symbols, priority)
+          normalised.json !== undefined
+            ? this.#native.set(id, key, points, normalised.json, priority)
+            : this.#native.setPoints(id, key, normalised.rows, normalised.symbols, priority)
       }
     } catch (err) {
       return Promise.reject(adopt(err))
@@ -558,22 +541,22 @@ class StreamCache {
   }
 
   getHealthStatus() {
-    return this.#run((id) => this.#native.health(id), (_, id) => this.#wait(id))
+    return this.#run((id) => this.#native.health(id, false), (_, id) => this.#wait(id))
   }
 
   async reportSystemMetrics() {
-    const health = await this.getHealthStatus()
-    if (!this.#destroyed) this.#native.reportSystem(health.status === 'healthy')
+    await this.#run((id) => this.#native.health(id, true), (_, id) => this.#wait(id))
   }
 
   stats() {
     if (!this.#destroyed) this.#reserveHot()
     const s = this.#native.stats()
+    const told = this.#delivered
     return {
       pendingMetrics: s.pendingMetrics,
-      emittedMetrics: s.emittedMetrics,
-      droppedMetrics: s.droppedMetrics,
-      failedMetrics: s.failedMetrics,
+      emittedMetrics: s.emittedMetrics + told.emitted,
+      droppedMetrics: s.droppedMetrics + told.dropped,
+      failedMetrics: s.failedMetrics + told.failed,
       meanMetricLatencyMs: s.meanMetricLatencyMs,
       hotCacheSize: s.hotCacheSize,
       expiredCleaned: s.expiredCleaned,
@@ -620,75 +603,90 @@ class StreamCache {
       touched = this.#touched
       this.#touched = []
     }
-    const drained = this.#native.drain(this.#eventsPerDrain, touched)
+    const delivered = this.#delivered
+    this.#delivered = { emitted: 0, failed: 0, dropped: 0 }
+    const drained = this.#native.drain(this.#eventsPerDrain, touched, delivered)
     const { ops, events, points, strings, again } = drained
     for (const key of drained.expired) this.#hot.delete(key)
-    for (let i = 0; i < ops.length; i += OP_STRIDE) {
-      if (ops[i + 1] === OP.EVICTED) this.#hot.delete(strings[ops[i + 2]])
-      else this.#settle(ops[i], ops[i + 1], ops[i + 2], ops[i + 3], points, strings)
-    }
+    for (let i = 0; i < ops.length; i += OP_STRIDE) this.#complete(ops, i, points, strings)
     if (events.length > 0) this.#deliver(events, strings)
     if (again) this.#scheduleDrain()
   }
 
-  #settle(id, kind, a, b, points, strings) {
+  // One handler per OpKind (src/wire.rs): (cache, pending entry, id, a, b, points, strings).
+  static #handlers = {
+    [OpKind.Done]: (c, p, id) => {
+      c.#finish(id)
+      p.resolve()
+    },
+    [OpKind.Miss]: (c, p, id) => {
+      c.#finish(id)
+      p.resolve(null)
+    },
+    [OpKind.Json]: (c, p, id, a, b, points, strings) => {
+      c.#finish(id)
+      const value = parseArray(strings[a])
+      c.#admit(p.key, value, c.#native.adoptParsed(b, value !== null))
+      p.resolve(value)
+    },
+    [OpKind.Points]: (c, p, id, a, b, points, strings) => {
+      c.#finish(id)
+      const value = buildPoints(points, a, strings)
+      if (b === 1) c.#admit(p.key, value, [])
+      p.resolve(value)
+    },
+    [OpKind.BatchJson]: (c, p, id, a, b, points, strings) => {
+      const key = p.missing[p.next++]
+      const value = a >= 0 ? parseArray(strings[a]) : null
+      if (a >= 0) c.#admit(key, value, c.#native.adoptParsed(b, value !== null))
+      put(p.result, key, value)
+    },
+    [OpKind.BatchPoints]: (c, p, id, a, b, points, strings) => {
+      const key = p.missing[p.next++]
+      const value = buildPoints(points, a, strings)
+      if (b === 1) c.#admit(key, value, [])
+      put(p.result, key, value)
+    },
+    [OpKind.BatchEnd]: (c, p, id) => {
+      c.#finish(id)
+      p.resolve(p.result)
+    },
+    [OpKind.Cleared]: (c, p, id, a, b) => {
+      c.#finish(id)
+      p.resolve({ deleted: a, preserved: b })
+    },
+    [OpKind.HealthNodes]: (c, p, id, a, b, points, strings) => {
+      p.nodes = JSON.parse(strings[a])
+    },
+    [OpKind.Health]: (c, p, id, a, b, points, strings) => {
+      c.#finish(id)
+      p.resolve({
+        status: a < 0 ? 'healthy' : 'unhealthy',
+        hotCacheSize: b,
+        redisConnected: a < 0,
+        lastError: a < 0 ? null : strings[a],
+        nodes: p.nodes,
+      })
+    },
+    [OpKind.Failed]: (c, p, id, a, b, points, strings) => {
+      c.#finish(id)
+      p.reject(codedError(strings[a], strings[b]))
+    },
+    // Follows the row that admitted a value; names no pending operation of its own.
+    [OpKind.Evicted]: (c, p, id, a, b, points, strings) => c.#hot.delete(strings[a]),
+  }
+
+  // The kinds and codes this file handles, for the test that every one Rust defines is.
+  static [Symbol.for('stream-cache-native.wire')]() {
+    return { ops: Object.keys(StreamCache.#handlers).map(Number), events: Object.keys(EVENT_BUILDERS).map(Number) }
+  }
+
+  #complete(ops, i, points, strings) {
+    const id = ops[i]
+    const kind = ops[i + 1]
     const p = this.#pending.get(id)
-    if (p === undefined) return
-    switch (kind) {
-      case OP.DONE:
-        this.#finish(id)
-        return p.resolve()
-      case OP.MISS:
-        this.#finish(id)
-        return p.resolve(null)
-      case OP.FOUND: {
-        this.#finish(id)
-        const value = parseArray(strings[a])
-        this.#admit(p.key, value, this.#native.settle(b, value !== null))
-        return p.resolve(value)
-      }
-      case OP.FOUND_POINTS: {
-        this.#finish(id)
-        const value = buildPoints(points, a, strings)
-        if (b === 1) this.#admit(p.key, value, [])
-        return p.resolve(value)
-      }
-      case OP.BATCH_ITEM: {
-        const key = p.missing[p.next++]
-        const value = a >= 0 ? parseArray(strings[a]) : null
-        if (a >= 0) this.#admit(key, value, this.#native.settle(b, value !== null))
-        put(p.result, key, value)
-        return
-      }
-      case OP.BATCH_POINTS: {
-        const key = p.missing[p.next++]
-        const value = buildPoints(points, a, strings)
-        if (b === 1) this.#admit(key, value, [])
-        put(p.result, key, value)
-        return
-      }
-      case OP.BATCH_END:
-        this.#finish(id)
-        return p.resolve(p.result)
-      case OP.CLEARED:
-        this.#finish(id)
-        return p.resolve({ deleted: a, preserved: b })
-      case OP.HEALTH_NODES:
-        p.nodes = JSON.parse(strings[a])
-        return
-      case OP.HEALTH:
-        this.#finish(id)
-        return p.resolve({
-          status: a < 0 ? 'healthy' : 'unhealthy',
-          hotCacheSize: b,
-          redisConnected: a < 0,
-          lastError: a < 0 ? null : strings[a],
-          nodes: p.nodes,
-        })
-      case OP.FAILED:
-        this.#finish(id)
-        return p.reject(codedError(strings[a], strings[b]))
-    }
+    if (p === undefined && kind !== OpKind.Evicted) return
+    StreamCache.#handlers[kind](this, p, id, ops[i + 2], ops[i + 3], points, strings)
   }
 
   #deliver(rows, strings) {
@@ -709,7 +707,10 @@ class StreamCache {
         failed++
       }
     }
-    this.#native.delivered(emitted, failed, dropped)
+    const told = this.#delivered
+    told.emitted += emitted
+    told.failed += failed
+    told.dropped += dropped
     this.#adaptBatch(performance.now() - started)
   }
 }

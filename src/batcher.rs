@@ -14,9 +14,9 @@ use redis::Value;
 use tokio::sync::Notify;
 
 use crate::error::Result;
-use crate::lifecycle::Tasks;
 use crate::metrics::Metric;
 use crate::outbox::{lock, Completion, Outbox};
+use crate::tasks::Tasks;
 use crate::warm::{Command, Warm};
 
 /// Turns a command (as sent) and its replies, or the pipeline's failure, into the

@@ -5,7 +5,7 @@
 //! batches ([`Core::touch`]); this side keeps the hot tier's policy (see `hot`).
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use napi::JsString;
 
@@ -14,32 +14,16 @@ use crate::config::Settings;
 use crate::error::{CacheError, Result};
 use crate::hot::{Generation, HotTier};
 use crate::js::{ClearOptions, Priority};
-use crate::lifecycle::Tasks;
-use crate::metrics::{Layer, Metric};
+use crate::metrics::Metric;
 use crate::outbox::{Completion, Found, Outbox, Outcome};
 use crate::points::{self, utf16_len, Decoded, Encoded};
+use crate::tasks::Tasks;
 use crate::warm::{self, Body, Command, Warm};
+use crate::wire::{Drained, OpKind, Rows, OP_STRIDE};
 
 /// The TS service's admission rule for `priority: "auto"` (compat).
 const AUTO_HOT_MAX_BYTES: usize = 10_000;
 const AUTO_HOT_MAX_POINTS: u32 = 100;
-
-/// Floats per operation row: `[id, kind, a, b]`; kinds are in `index.js` (`OP`).
-pub const OP_STRIDE: usize = 4;
-mod op {
-    pub const DONE: f64 = 0.0;
-    pub const MISS: f64 = 1.0;
-    pub const FOUND: f64 = 2.0;
-    pub const FAILED: f64 = 3.0;
-    pub const BATCH_ITEM: f64 = 4.0;
-    pub const BATCH_END: f64 = 5.0;
-    pub const CLEARED: f64 = 6.0;
-    pub const HEALTH: f64 = 7.0;
-    pub const FOUND_POINTS: f64 = 8.0;
-    pub const BATCH_POINTS: f64 = 9.0;
-    pub const EVICTED: f64 = 10.0;
-    pub const HEALTH_NODES: f64 = 11.0;
-}
 
 /// What `setData` (or a promotion) did with the hot tier.
 pub enum Stored {
@@ -52,7 +36,7 @@ pub enum Stored {
 }
 
 /// How `setData`'s value arrives: the JSON JS wrote, or canonical points to serialise later.
-pub enum Serialised<'a> {
+pub enum SetValue<'a> {
     Json(JsString<'a>),
     Points(Encoded),
 }
@@ -62,19 +46,6 @@ struct Ticket {
     key: String,
     issued: Generation,
     started: Instant,
-}
-
-/// What one drain hands to JS.
-pub struct Drained {
-    pub ops: Vec<f64>,
-    pub events: Vec<f64>,
-    /// Decoded warm values, see [`points::encode`].
-    pub points: Vec<f64>,
-    pub strings: Vec<String>,
-    /// Keys the cleanup timer dropped from the hot tier; JS drops them from its `Map`.
-    pub expired: Vec<String>,
-    /// Still busy: JS drains again on its next loop turn.
-    pub again: bool,
 }
 
 pub struct Core {
@@ -94,7 +65,7 @@ fn elapsed_ms(since: Instant) -> f64 {
 impl Core {
     pub fn new(settings: Settings, outbox: Arc<Outbox>, tasks: Tasks) -> Result<Core> {
         let warm = napi::bindgen_prelude::within_runtime_if_available(|| Warm::connect(&settings))?;
-        tasks.start_cleanup_timer(outbox.clone(), settings.cleanup_interval);
+        start_expiry_timer(&tasks, outbox.clone(), settings.cleanup_interval);
         let batcher = napi::bindgen_prelude::within_runtime_if_available(|| {
             Batcher::start(warm.clone(), outbox.clone(), &tasks)
         });
@@ -130,7 +101,7 @@ impl Core {
                         }
                     }
                     None => {
-                        metrics.push(Metric::Get { layer: Layer::Miss, ms: elapsed_ms(started) });
+                        metrics.push(Metric::Get { found: false, ms: elapsed_ms(started) });
                         Completion { id, outcome: Outcome::Miss }
                     }
                 }
@@ -146,7 +117,7 @@ impl Core {
         id: u32,
         key: String,
         count: Option<u32>,
-        value: Serialised,
+        value: SetValue,
         priority: Priority,
     ) -> Result<Stored> {
         let Some(count) = count else { return Ok(Stored::Nothing) };
@@ -157,16 +128,21 @@ impl Core {
                 "data serialises to {bytes} bytes of JSON, more than maxValueBytes ({limit})"
             ))
         };
+        // compat: the TS service compared the JSON's JavaScript length (UTF-16 units).
+        let sized = |json: String| match json.len() > limit {
+            true => Err(too_big(json.len())),
+            false => Ok((utf16_len(&json) < AUTO_HOT_MAX_BYTES, Body::json(json))),
+        };
         // Points stay unserialised (the pipeline writes them) when their size bound already
         // settles both the hot-tier admission and the size limit.
-        let body = match value {
-            Serialised::Points(p)
+        let (small, body) = match value {
+            SetValue::Points(p)
                 if p.max_json_len() < AUTO_HOT_MAX_BYTES.min(limit.saturating_add(1)) =>
             {
-                Body::Points(p)
+                (true, Body::points(p))
             }
-            Serialised::Points(p) => Body::Json(p.to_json()),
-            Serialised::Json(json) => {
+            SetValue::Points(p) => sized(p.to_json())?,
+            SetValue::Json(json) => {
                 let unreadable = |e: napi::Error| {
                     CacheError::Type(format!("data could not be serialised: {}", e.reason))
                 };
@@ -174,14 +150,8 @@ impl Core {
                 if bytes > limit {
                     return Err(too_big(bytes));
                 }
-                Body::Json(json.into_utf8().and_then(|s| s.into_owned()).map_err(unreadable)?)
+                sized(json.into_utf8().and_then(|s| s.into_owned()).map_err(unreadable)?)?
             }
-        };
-        let small = match &body {
-            Body::Json(json) if json.len() > limit => return Err(too_big(json.len())),
-            // compat: the TS service compared the JSON's JavaScript length (UTF-16 units).
-            Body::Json(json) => utf16_len(json) < AUTO_HOT_MAX_BYTES,
-            Body::Points(_) => true,
         };
         let to_hot = priority == Priority::Hot
             || (priority == Priority::Auto && small && count < AUTO_HOT_MAX_POINTS);
@@ -189,7 +159,6 @@ impl Core {
             true => self.hot.insert(key.clone(), started).map_or(Stored::Warm, Stored::Hot),
             false => Stored::Warm,
         };
-        let layer = if to_hot { Layer::Both } else { Layer::Warm };
         let strict = self.settings.strict_warm_writes;
         let ttl_secs = self.settings.warm_ttl_secs;
         self.batcher.submit(Job {
@@ -200,7 +169,11 @@ impl Core {
                 let written = replies.and_then(|r| warm.status(r.into_iter().next()));
                 let outcome = match written {
                     Ok(()) => {
-                        metrics.push(Metric::Set { layer, ms: elapsed_ms(started), data_size });
+                        metrics.push(Metric::Set {
+                            hot: to_hot,
+                            ms: elapsed_ms(started),
+                            data_size,
+                        });
                         Outcome::Done
                     }
                     Err(e) if strict => {
@@ -254,8 +227,7 @@ impl Core {
                             Some(Found { key, value: points::decode(json), issued, started })
                         }
                         None => {
-                            metrics
-                                .push(Metric::Get { layer: Layer::Miss, ms: elapsed_ms(started) });
+                            metrics.push(Metric::Get { found: false, ms: elapsed_ms(started) });
                             None
                         }
                     })
@@ -301,39 +273,38 @@ impl Core {
         });
     }
 
-    pub fn health(&mut self, id: u32) {
+    /// With `report_system`, the system metrics follow the health check's result (and its
+    /// failure event, if any) from the same task; the hot size is the one at the call.
+    pub fn health(&mut self, id: u32, report_system: bool) {
         let (warm, outbox) = (self.warm.clone(), self.outbox.clone());
+        let hot_size = self.hot.len() as f64;
         self.tasks.spawn(async move {
             let health = warm.health().await;
-            let metric = health.error.clone().map(|message| Metric::Failed {
-                op: "healthCheck",
-                critical: false,
-                message,
-            });
-            outbox.complete(Completion { id, outcome: Outcome::Health(health) }, metric);
-        });
-    }
-
-    pub fn report_system(&mut self, healthy: bool) {
-        self.outbox.record(Metric::System { name: "cache_hot_size", value: self.hot.len() as f64 });
-        self.outbox.record(Metric::System {
-            name: "health_status",
-            value: if healthy { 1.0 } else { 0.0 },
+            let mut metrics = Vec::new();
+            if let Some(message) = health.error.clone() {
+                metrics.push(Metric::Failed { op: "healthCheck", critical: false, message });
+            }
+            if report_system {
+                let healthy = if health.error.is_none() { 1.0 } else { 0.0 };
+                metrics.push(Metric::System { name: "cache_hot_size", value: hot_size });
+                metrics.push(Metric::System { name: "health_status", value: healthy });
+            }
+            outbox.complete(Completion { id, outcome: Outcome::Health(health) }, metrics);
         });
     }
 
     /// JS built a ticket's value (`found`), or found it was not a JSON array (a miss,
     /// compat). Promotes it unless a newer write or delete won; see [`Stored`].
-    pub fn settle(&mut self, ticket: u32, found: bool) -> Result<Stored> {
+    pub fn adopt_parsed(&mut self, ticket: u32, found: bool) -> Result<Stored> {
         let Some(ticket) = self.tickets.get(ticket as usize) else {
             return Err(CacheError::Range(format!("unknown ticket {ticket}")));
         };
         let (key, issued, started) = (ticket.key.clone(), ticket.issued, ticket.started);
         if !found {
-            self.outbox.record(Metric::Get { layer: Layer::Miss, ms: elapsed_ms(started) });
+            self.outbox.record(Metric::Get { found: false, ms: elapsed_ms(started) });
             return Ok(Stored::Nothing);
         }
-        self.outbox.record(Metric::Get { layer: Layer::Warm, ms: elapsed_ms(started) });
+        self.outbox.record(Metric::Get { found: true, ms: elapsed_ms(started) });
         Ok(self.hot.promote(key, issued, Instant::now()).map_or(Stored::Warm, Stored::Hot))
     }
 
@@ -346,44 +317,32 @@ impl Core {
     }
 
     /// Appends the rows of one value Redis returned. Decoded points are promoted right
-    /// here: `[id, points kind, offset, 1 if admitted]`, then one `EVICTED` row per key that
-    /// left. JSON that JS must parse gets a ticket for `settle` instead: `[id, json kind,
-    /// string, ticket]`.
-    fn found_rows(&mut self, id: f64, found: Found, out: &mut Drained, kinds: (f64, f64)) {
+    /// here: a `points` row, then one `Evicted` row per key that left. JSON that JS must
+    /// parse gets a ticket for `adopt_parsed` instead: a `json` row.
+    fn found_rows(&mut self, id: f64, found: Found, out: &mut Rows, kinds: (OpKind, OpKind)) {
         let Found { key, value, issued, started } = found;
         match value {
             Decoded::Points(p) => {
                 let at = points::encode(p, &mut out.points, &mut out.strings);
-                self.outbox.record(Metric::Get { layer: Layer::Warm, ms: elapsed_ms(started) });
+                self.outbox.record(Metric::Get { found: true, ms: elapsed_ms(started) });
                 let evicted = self.hot.promote(key, issued, Instant::now());
-                out.ops.extend_from_slice(&[
-                    id,
-                    kinds.0,
-                    at,
-                    if evicted.is_some() { 1.0 } else { 0.0 },
-                ]);
+                out.op(id, kinds.0, at, if evicted.is_some() { 1.0 } else { 0.0 });
                 for key in evicted.into_iter().flatten() {
-                    out.strings.push(key);
-                    out.ops.extend_from_slice(&[
-                        id,
-                        op::EVICTED,
-                        (out.strings.len() - 1) as f64,
-                        0.0,
-                    ]);
+                    let key = out.string(key);
+                    out.op(id, OpKind::Evicted, key, 0.0);
                 }
             }
             Decoded::Json(json) => {
                 self.tickets.push(Ticket { key, issued, started });
-                out.strings.push(json);
-                let (at, ticket) =
-                    ((out.strings.len() - 1) as f64, (self.tickets.len() - 1) as f64);
-                out.ops.extend_from_slice(&[id, kinds.1, at, ticket]);
+                let (text, ticket) = (out.string(json), (self.tickets.len() - 1) as f64);
+                out.op(id, kinds.1, text, ticket);
             }
         }
     }
 
-    /// Results and up to `max_events` events queued since the last drain, for `index.js`.
-    pub fn drain(&mut self, max_events: usize) -> Drained {
+    /// Results and up to `max_events` events queued since the last drain, for `index.js`,
+    /// and how many operations this completes.
+    pub fn drain(&mut self, max_events: usize) -> (Drained, usize) {
         self.tickets.clear();
         let mut expired = Vec::new();
         if self.outbox.take_cleanup_due() {
@@ -391,22 +350,16 @@ impl Core {
             crate::metrics::Counters::add(&self.outbox.counters.cleaned, expired.len() as u64);
         }
         let (done, queued, again) = self.outbox.take(max_events);
-        let mut out = Drained {
-            ops: Vec::with_capacity(done.len() * OP_STRIDE),
-            events: Vec::new(),
-            points: Vec::new(),
-            strings: Vec::new(),
-            expired,
-            again,
-        };
+        let finished = done.len();
+        let mut out =
+            Rows { ops: Vec::with_capacity(done.len() * OP_STRIDE as usize), ..Rows::default() };
         for Completion { id, outcome } in done {
             let id = id as f64;
-            let row = match outcome {
-                Outcome::Done => [id, op::DONE, 0.0, 0.0],
-                Outcome::Miss => [id, op::MISS, 0.0, 0.0],
+            match outcome {
+                Outcome::Done => out.op(id, OpKind::Done, 0.0, 0.0),
+                Outcome::Miss => out.op(id, OpKind::Miss, 0.0, 0.0),
                 Outcome::Found(found) => {
-                    self.found_rows(id, found, &mut out, (op::FOUND_POINTS, op::FOUND));
-                    continue;
+                    self.found_rows(id, found, &mut out, (OpKind::Points, OpKind::Json))
                 }
                 Outcome::Batch(items) => {
                     for item in items {
@@ -415,43 +368,32 @@ impl Core {
                                 id,
                                 found,
                                 &mut out,
-                                (op::BATCH_POINTS, op::BATCH_ITEM),
+                                (OpKind::BatchPoints, OpKind::BatchJson),
                             ),
-                            None => out.ops.extend_from_slice(&[id, op::BATCH_ITEM, -1.0, -1.0]),
+                            None => out.op(id, OpKind::BatchJson, -1.0, -1.0),
                         }
                     }
-                    [id, op::BATCH_END, 0.0, 0.0]
+                    out.op(id, OpKind::BatchEnd, 0.0, 0.0)
                 }
-                Outcome::Cleared(c) => [id, op::CLEARED, c.deleted as f64, c.preserved as f64],
+                Outcome::Cleared(c) => {
+                    out.op(id, OpKind::Cleared, c.deleted as f64, c.preserved as f64)
+                }
                 Outcome::Health(health) => {
                     // Rare and small: the node list crosses as JSON.
-                    out.strings
-                        .push(serde_json::to_string(&health.nodes).unwrap_or_else(|_| "[]".into()));
-                    out.ops.extend_from_slice(&[
-                        id,
-                        op::HEALTH_NODES,
-                        (out.strings.len() - 1) as f64,
-                        0.0,
-                    ]);
-                    let error = match health.error {
-                        Some(message) => {
-                            out.strings.push(message);
-                            (out.strings.len() - 1) as f64
-                        }
-                        None => -1.0,
-                    };
-                    [id, op::HEALTH, error, self.hot.len() as f64]
+                    let nodes =
+                        serde_json::to_string(&health.nodes).unwrap_or_else(|_| "[]".into());
+                    let nodes = out.string(nodes);
+                    out.op(id, OpKind::HealthNodes, nodes, 0.0);
+                    let error = health.error.map_or(-1.0, |message| out.string(message));
+                    out.op(id, OpKind::Health, error, self.hot.len() as f64)
                 }
                 Outcome::Failed { code, message } => {
-                    out.strings.push(message);
-                    out.strings.push(code.to_string());
-                    let n = out.strings.len() as f64;
-                    [id, op::FAILED, n - 2.0, n - 1.0]
+                    let (message, code) = (out.string(message), out.string(code.to_string()));
+                    out.op(id, OpKind::Failed, message, code)
                 }
-            };
-            out.ops.extend_from_slice(&row);
+            }
         }
-        out.events.reserve(queued.len() * crate::metrics::EVENT_STRIDE);
+        out.events.reserve(queued.len() * crate::wire::EVENT_STRIDE as usize);
         let now = Instant::now();
         let mut waited_us = 0;
         for q in &queued {
@@ -459,9 +401,9 @@ impl Core {
         }
         self.outbox.counters.record_latency(waited_us, queued.len() as u64);
         for q in queued {
-            q.metric.encode(q.at_ms, &mut out.events, &mut out.strings);
+            q.metric.encode(q.at_ms, &mut out);
         }
-        out
+        (out.into_drained(expired, again), finished)
     }
 
     pub fn flush(&self) {
@@ -476,10 +418,26 @@ impl Core {
         self.hot.ttl()
     }
 
-    /// Stops every task, empties the hot tier and releases the JS callback (spec §5).
-    pub fn destroy(mut self) {
-        self.tasks.cancel();
-        self.hot.clear();
-        drop(self.outbox.shut());
+    /// Stops every task, empties the hot tier and releases the JS callback
+    /// (docs/contract.md, "Lifecycle").
+    pub fn destroy(self) {
+        let Core { tasks, mut hot, outbox, .. } = self;
+        drop(tasks);
+        hot.clear();
+        drop(outbox.shut());
     }
+}
+
+/// Asks the JS thread to drop expired hot entries every `every` (`cleanupInterval`): the
+/// hot tier lives on the JS thread, so the timer only wakes it.
+fn start_expiry_timer(tasks: &Tasks, outbox: Arc<Outbox>, every: Duration) {
+    tasks.spawn(async move {
+        let mut ticks = tokio::time::interval(every);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        ticks.tick().await;
+        loop {
+            ticks.tick().await;
+            outbox.request_cleanup();
+        }
+    });
 }

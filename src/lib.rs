@@ -1,5 +1,6 @@
 //! The JavaScript surface of stream-cache-native. Everything here only converts
 //! arguments and delegates; `index.js` wraps it into the promise-returning `StreamCache`.
+//! How the two sides divide the work: docs/architecture.md.
 
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
@@ -9,41 +10,37 @@ mod config;
 mod error;
 mod hot;
 mod js;
-mod lifecycle;
 mod metrics;
 mod outbox;
 mod points;
+mod tasks;
 mod warm;
+mod wire;
 
 use std::sync::Arc;
 
-use napi::bindgen_prelude::{Either, Float64Array, Function, ObjectFinalize};
+use napi::bindgen_prelude::{Either, Function, ObjectFinalize};
 use napi::{Env, JsString, Unknown};
 use napi_derive::napi;
 use tokio_util::sync::CancellationToken;
 
-use crate::cache::{Core, Serialised, Stored};
+use crate::cache::{Core, SetValue, Stored};
 use crate::config::Settings;
 use crate::error::CacheError;
-use crate::lifecycle::Tasks;
 use crate::metrics::Counters;
 use crate::outbox::Outbox;
 use crate::points::Encoded;
+use crate::tasks::Tasks;
+use crate::wire::Drained;
 
-/// Results and metric events queued since the last drain, as flat rows.
+/// What became of the events of the last drain.
 #[napi(object)]
-pub struct Drained {
-    /// Rows of `[id, kind, a, b]`.
-    pub ops: Float64Array,
-    /// Rows of `[code, timestampMs, value, dataSize, compressionRatio, stringA, stringB]`.
-    pub events: Float64Array,
-    /// Decoded warm values: `[count, ...count × [symbol, p, v, t, c, cp]]` (NaN: absent).
-    pub points: Float64Array,
-    pub strings: Vec<String>,
-    /// Keys the cleanup timer dropped from the hot tier.
-    pub expired: Vec<String>,
-    /// Still busy: drain again on the next loop turn (the wake stays armed until then).
-    pub again: bool,
+pub struct Delivered {
+    pub emitted: u32,
+    /// Callback calls that threw.
+    pub failed: u32,
+    /// Not delivered: the cache was destroyed or its metrics released meanwhile.
+    pub dropped: u32,
 }
 
 #[napi(object)]
@@ -60,7 +57,7 @@ fn to_js(stored: Stored) -> Either<bool, Vec<String>> {
     }
 }
 
-/// The counters of spec §5.
+/// The delivery counters (docs/contract.md, "Lifecycle").
 #[napi(object)]
 pub struct NativeStats {
     pub pending_metrics: f64,
@@ -78,6 +75,8 @@ pub struct NativeStreamCache {
     /// `None` once destroyed.
     core: Option<Core>,
     outbox: Arc<Outbox>,
+    /// Operations started and not yet handed back by a drain.
+    in_flight: usize,
 }
 
 impl NativeStreamCache {
@@ -85,20 +84,35 @@ impl NativeStreamCache {
         self.core.as_mut().ok_or_else(|| CacheError::Destroyed.throw(env))
     }
 
-    fn store<'a>(
+    /// Counts an operation that will complete at a later drain; the first holds the event
+    /// loop open, so an awaited result is never lost to process exit.
+    fn started(&mut self, env: &Env) -> napi::Result<()> {
+        self.in_flight += 1;
+        match self.in_flight {
+            1 => self.outbox.keep_alive(env, true),
+            _ => Ok(()),
+        }
+    }
+
+    fn store(
         &mut self,
         env: &Env,
         id: u32,
         key: Unknown,
-        points: Unknown,
-        value: Result<Serialised<'a>, CacheError>,
+        count: Result<Option<u32>, CacheError>,
+        value: Result<SetValue, CacheError>,
         priority: Unknown,
     ) -> napi::Result<Either<bool, Vec<String>>> {
         let key = js::key(key, "key").map_err(|e| e.throw(env))?;
         let priority = js::priority(priority).map_err(|e| e.throw(env))?;
-        let count = js::point_count(points).map_err(|e| e.throw(env))?;
+        let count = count.map_err(|e| e.throw(env))?;
         let value = value.map_err(|e| e.throw(env))?;
-        self.core(env)?.set(id, key, count, value, priority).map(to_js).map_err(|e| e.throw(env))
+        let stored =
+            self.core(env)?.set(id, key, count, value, priority).map_err(|e| e.throw(env))?;
+        if !matches!(stored, Stored::Nothing) {
+            self.started(env)?;
+        }
+        Ok(to_js(stored))
     }
 }
 
@@ -124,7 +138,7 @@ impl NativeStreamCache {
         ));
         let core =
             Core::new(settings, outbox.clone(), Tasks::new(cancel)).map_err(|e| e.throw(&env))?;
-        Ok(NativeStreamCache { core: Some(core), outbox })
+        Ok(NativeStreamCache { core: Some(core), outbox, in_flight: 0 })
     }
 
     /// Starts the Redis read of a key the JS hot `Map` does not hold; completes `id`.
@@ -132,7 +146,7 @@ impl NativeStreamCache {
     pub fn get(&mut self, env: &Env, id: u32, key: Unknown) -> napi::Result<()> {
         let key = js::key(key, "key").map_err(|e| e.throw(env))?;
         self.core(env)?.get(id, key);
-        Ok(())
+        self.started(env)
     }
 
     /// `get` after checking `since`, for `getDataSince`.
@@ -147,7 +161,7 @@ impl NativeStreamCache {
         let key = js::key(key, "key").map_err(|e| e.throw(env))?;
         js::since(since).map_err(|e| e.throw(env))?;
         self.core(env)?.get(id, key);
-        Ok(())
+        self.started(env)
     }
 
     /// `false` when there was no data; otherwise a write for `id` started, and the result
@@ -158,29 +172,29 @@ impl NativeStreamCache {
         env: &Env,
         id: u32,
         key: Unknown,
-        points: Unknown,
+        data: Unknown,
         json: JsString,
         priority: Unknown,
     ) -> napi::Result<Either<bool, Vec<String>>> {
-        self.store(env, id, key, points, Ok(Serialised::Json(json)), priority)
+        self.store(env, id, key, js::point_count(data), Ok(SetValue::Json(json)), priority)
     }
 
-    /// `set` for canonical points, handed over as rows `[symbol, p, v, t, c, cp]` (NaN:
-    /// absent) and their symbols; the JSON is written off the JS thread.
+    /// `set` for canonical points, handed over as rows of `POINT_STRIDE` (see `wire`) and
+    /// their symbols; the JSON is written off the JS thread.
     #[napi(catch_unwind)]
-    #[allow(clippy::too_many_arguments)] // the JS call's arguments, one each
     pub fn set_points(
         &mut self,
         env: &Env,
         id: u32,
         key: Unknown,
-        points: Unknown,
         rows: &[f64],
         symbols: Vec<String>,
         priority: Unknown,
     ) -> napi::Result<Either<bool, Vec<String>>> {
-        let encoded = Encoded::new(rows.to_vec(), symbols).map(Serialised::Points);
-        self.store(env, id, key, points, encoded, priority)
+        let encoded = Encoded::new(rows.to_vec(), symbols);
+        let count = encoded.as_ref().map(|e| (e.len() > 0).then_some(e.len() as u32));
+        let count = count.map_err(Clone::clone);
+        self.store(env, id, key, count, encoded.map(SetValue::Points), priority)
     }
 
     /// Starts the Redis reads of the keys a batch did not find in the JS hot `Map`.
@@ -188,76 +202,67 @@ impl NativeStreamCache {
     pub fn batch(&mut self, env: &Env, id: u32, keys: Unknown) -> napi::Result<()> {
         let keys = js::keys(keys).map_err(|e| e.throw(env))?;
         self.core(env)?.batch(id, keys);
-        Ok(())
+        self.started(env)
     }
 
     #[napi(catch_unwind)]
     pub fn delete(&mut self, env: &Env, id: u32, key: Unknown) -> napi::Result<()> {
         let key = js::key(key, "key").map_err(|e| e.throw(env))?;
         self.core(env)?.delete(id, key);
-        Ok(())
+        self.started(env)
     }
 
     #[napi(catch_unwind)]
     pub fn clear_all(&mut self, env: &Env, id: u32, options: Unknown) -> napi::Result<()> {
         let options = js::clear_options(options).map_err(|e| e.throw(env))?;
         self.core(env)?.clear_all(id, options);
-        Ok(())
+        self.started(env)
     }
 
+    /// PINGs Redis; with `report_system`, the system metrics follow from the same task.
     #[napi(catch_unwind)]
-    pub fn health(&mut self, env: &Env, id: u32) -> napi::Result<()> {
-        self.core(env)?.health(id);
-        Ok(())
+    pub fn health(&mut self, env: &Env, id: u32, report_system: bool) -> napi::Result<()> {
+        self.core(env)?.health(id, report_system);
+        self.started(env)
     }
 
+    /// Answers a `Json` row: whether the text JS parsed was a JSON array. Returns the evicted
+    /// keys when the value entered the hot tier, `false` otherwise.
     #[napi(catch_unwind)]
-    pub fn report_system(&mut self, env: &Env, healthy: bool) -> napi::Result<()> {
-        self.core(env)?.report_system(healthy);
-        Ok(())
-    }
-
-    /// Answers a `FOUND` row: whether it held a JSON array. Returns the evicted keys when
-    /// the value entered the hot tier, `false` otherwise.
-    #[napi(catch_unwind)]
-    pub fn settle(
+    pub fn adopt_parsed(
         &mut self,
         env: &Env,
         ticket: u32,
         found: bool,
     ) -> napi::Result<Either<bool, Vec<String>>> {
-        self.core(env)?.settle(ticket, found).map(to_js).map_err(|e| e.throw(env))
+        self.core(env)?.adopt_parsed(ticket, found).map(to_js).map_err(|e| e.throw(env))
     }
 
-    /// Hot hits JS served, for the eviction policy.
-    #[napi(catch_unwind)]
-    pub fn touch(&mut self, env: &Env, keys: Vec<String>) -> napi::Result<()> {
-        self.core(env)?.touch(keys);
-        Ok(())
-    }
-
-    /// Reports the hot hits JS served (`touched`), then hands over every queued result
-    /// and at most `max_events` metric events.
+    /// Takes what JS did since the last drain (the hot hits it served, for the eviction
+    /// policy, and what became of the last drain's events), then hands over every queued
+    /// result and at most `max_events` metric events.
     #[napi(catch_unwind)]
     pub fn drain(
         &mut self,
         env: &Env,
         max_events: u32,
         touched: Option<Vec<String>>,
+        delivered: Delivered,
     ) -> napi::Result<Drained> {
+        let c = &self.outbox.counters;
+        Counters::add(&c.emitted, delivered.emitted as u64);
+        Counters::add(&c.failed, delivered.failed as u64);
+        Counters::add(&c.dropped, delivered.dropped as u64);
         let core = self.core(env)?;
         if let Some(keys) = touched {
             core.touch(keys);
         }
-        let drained = core.drain(max_events as usize);
-        Ok(Drained {
-            ops: Float64Array::new(drained.ops),
-            events: Float64Array::new(drained.events),
-            points: Float64Array::new(drained.points),
-            strings: drained.strings,
-            expired: drained.expired,
-            again: drained.again,
-        })
+        let (drained, finished) = core.drain(max_events as usize);
+        self.in_flight = self.in_flight.saturating_sub(finished);
+        if finished > 0 && self.in_flight == 0 {
+            self.outbox.keep_alive(env, false)?;
+        }
+        Ok(drained)
     }
 
     /// Sends the Redis commands the operations since the last flush queued (`Batcher`).
@@ -265,21 +270,6 @@ impl NativeStreamCache {
     pub fn flush(&mut self, env: &Env) -> napi::Result<()> {
         self.core(env)?.flush();
         Ok(())
-    }
-
-    /// `true` while any operation is pending; see `Outbox::keep_alive`.
-    #[napi(catch_unwind)]
-    pub fn keep_alive(&self, env: &Env, on: bool) -> napi::Result<()> {
-        self.outbox.keep_alive(env, on)
-    }
-
-    /// What the JS delivery loop did with the last drain's events.
-    #[napi(catch_unwind)]
-    pub fn delivered(&self, emitted: u32, failed: u32, dropped: u32) {
-        let c = &self.outbox.counters;
-        Counters::add(&c.emitted, emitted as u64);
-        Counters::add(&c.failed, failed as u64);
-        Counters::add(&c.dropped, dropped as u64);
     }
 
     /// Places for `n` hot-hit events in the bounded metric queue; returns how many fit.

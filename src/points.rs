@@ -15,7 +15,7 @@ use crate::error::CacheError;
 
 /// Floats per point in the rows JS reads: `[symbol string index, p, v, t, c, cp]`, with NaN
 /// for an absent `c`/`cp` (JSON has no NaN, so it cannot be a value).
-pub const POINT_STRIDE: usize = 6;
+const POINT_STRIDE: usize = crate::wire::POINT_STRIDE as usize;
 
 #[derive(Debug, PartialEq)]
 pub struct Point {

@@ -21,33 +21,38 @@ pub enum Command {
     Del(String),
 }
 
-/// A value to write: JSON already, or points the pipeline serialises off the JS thread.
-pub enum Body {
-    Json(String),
-    Points(Encoded),
+/// A value to write. Points arrive unserialised and become JSON in the pipeline, off the JS
+/// thread; from then on `json` holds what was written.
+pub struct Body {
+    json: String,
+    points: Option<Encoded>,
 }
 
 impl Command {
-    /// The written JSON's length in UTF-16 units (compat: `dataSize`), once serialised.
+    /// The written JSON's length in UTF-16 units (compat: `dataSize`), once it is written.
     pub fn json_len(&self) -> usize {
         match self {
-            Command::Set { body: Body::Json(json), .. } => utf16_len(json),
-            Command::Set { body: Body::Points(points), .. } => utf16_len(&points.to_json()),
+            Command::Set { body, .. } => utf16_len(&body.json),
             _ => 0,
         }
     }
 }
 
 impl Body {
-    /// The JSON to write; points are serialised here, once, in place.
-    pub(super) fn json(&mut self) -> &str {
-        if let Body::Points(points) = self {
-            *self = Body::Json(points.to_json());
+    pub fn json(json: String) -> Body {
+        Body { json, points: None }
+    }
+
+    pub fn points(points: Encoded) -> Body {
+        Body { json: String::new(), points: Some(points) }
+    }
+
+    /// The JSON to write; points are serialised here, once.
+    pub(super) fn written(&mut self) -> &str {
+        if let Some(points) = self.points.take() {
+            self.json = points.to_json();
         }
-        match self {
-            Body::Json(json) => json,
-            Body::Points(_) => "",
-        }
+        &self.json
     }
 }
 

@@ -83,7 +83,7 @@ impl Warm {
             }
             Command::Set { key, body, ttl_secs } => {
                 cmd = redis::cmd("SETEX");
-                cmd.arg(self.key(key)).arg(*ttl_secs).arg(body.json());
+                cmd.arg(self.key(key)).arg(*ttl_secs).arg(body.written());
             }
             Command::Del(key) => {
                 cmd = redis::cmd("DEL");
