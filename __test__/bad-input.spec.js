@@ -1,6 +1,6 @@
 'use strict'
 
-// Spec §7: wrong types and ranges get a coded TypeError/RangeError naming the argument;
+// docs/contract.md, "Bad input and errors": wrong types and ranges get a coded TypeError/RangeError naming the argument;
 // nothing crashes and nothing cached is lost.
 
 const { StreamCache, CODES } = require('..')

@@ -1,6 +1,6 @@
 'use strict'
 
-// Bad input, fuzzed (spec §7): at least 100,000 randomized calls. Each must resolve with a
+// Bad input, fuzzed (docs/contract.md): at least 100,000 randomized calls. Each must resolve with a
 // contract result or reject with a coded TypeError/RangeError; nothing crashes, and data
 // cached before the fuzz is intact afterwards.
 

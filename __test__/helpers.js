@@ -96,7 +96,7 @@ function rng(seed) {
   return { int: (n) => Math.floor(next() * n), pick: (xs) => xs[Math.floor(next() * xs.length)], chance: (p) => next() < p }
 }
 
-// The events of spec §4 as the TypeScript service emitted them, for exact comparisons.
+// The events of docs/contract.md as the TypeScript service emitted them, for exact comparisons.
 function cacheEvent(metricName, tags) {
   return {
     timestamp: expect.any(Date),

@@ -1,6 +1,6 @@
 'use strict'
 
-// The TS service and this cache share one Redis during a rolling deploy (spec §2 compat):
+// The TS service and this cache share one Redis during a rolling deploy (docs/contract.md, compat):
 // the TS side is plain ioredis with keyPrefix "stream:" in DB 1, writing JSON strings.
 
 const { StreamCache, compressData } = require('..')

@@ -1,6 +1,6 @@
 'use strict'
 
-// One test per lifecycle guarantee of spec §5.
+// One test per lifecycle promise of docs/contract.md, "Lifecycle".
 
 const path = require('node:path')
 const Redis = require('ioredis')

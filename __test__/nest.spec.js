@@ -70,7 +70,7 @@ test('forRootAsync with ConfigModule and ConfigService serves every operation', 
   }
 })
 
-test('metric events reach EventEmitter2 listeners with the exact shape of spec §4', async () => {
+test('metric events reach EventEmitter2 listeners with the exact shape of docs/contract.md', async () => {
   const { moduleRef, service, events } = await start([forRoot()])
   try {
     await service.setData('EV', quotes('EV', 2))

@@ -1,6 +1,6 @@
 'use strict'
 
-// Every operation of spec §3 against a real redis-server, with the events of spec §4.
+// Every operation of docs/contract.md against a real redis-server, with its events.
 
 const { StreamCache } = require('..')
 const { cacheOptions, redisClient, unreachableRedis, onCluster, settleEvents, quotes, sleep, waitFor, setSuccessEvent, getSuccessEvent } = require('./helpers')
@@ -49,7 +49,7 @@ test('setData normalises points the way the TS service does and serves them from
   expect(names(events)).toEqual(['cache_set_success/both', 'cache_get_success/hot', 'cache_get_success/hot'])
 })
 
-test('events have the exact shape of spec §4', async () => {
+test('events have the exact shape of docs/contract.md', async () => {
   const { cache, events } = open()
   const points = quotes('MSFT', 3)
   await cache.setData('MSFT', points)

@@ -1,6 +1,6 @@
 'use strict'
 
-// Passwords never appear in error messages, events, logs or stats() (spec §7).
+// Passwords never appear in error messages, events, logs or stats() (docs/contract.md, "Bad input and errors").
 
 const { Test } = require('@nestjs/testing')
 const { Logger } = require('@nestjs/common')

@@ -1,5 +1,6 @@
-//! The operations of spec §3, run on the JS thread up to the point where Redis is needed;
-//! the Redis part runs on tokio and comes back through the [`Outbox`].
+//! The operations (docs/contract.md, "Operations"), run on the JS thread up to the point
+//! where Redis is needed; the Redis part runs on tokio and comes back through the
+//! [`Outbox`]. The drain turns what came back into rows for `index.js` (see `wire`).
 //!
 //! Hot hits never get here: `index.js` serves them from its `Map` and reports them in
 //! batches ([`Core::touch`]); this side keeps the hot tier's policy (see `hot`).
@@ -84,7 +85,7 @@ impl Core {
     /// result completes `id` later.
     pub fn get(&mut self, id: u32, key: String) {
         let started = Instant::now();
-        // Still in the policy means JS found it expired (spec §2: reading it deletes it).
+        // Still in the policy means JS found it expired (reading an expired entry removes it).
         self.hot.forget(&key);
         let issued = self.hot.generation();
         self.batcher.submit(Job {
@@ -182,7 +183,7 @@ impl Core {
                             critical: true,
                             message: e.to_string(),
                         });
-                        // compat: the TS service's message; the code still tells Redis from timeout.
+                        // compat: the TS service's message; the code tells Redis from timeout.
                         Outcome::Failed {
                             code: e.code(),
                             message: format!("StreamCache setData failed: {e}"),
@@ -216,7 +217,7 @@ impl Core {
         self.batcher.submit(Job {
             command: Command::MGet { keys: missing.clone(), chunk },
             deadline: started + self.settings.command_timeout,
-            // A failed read leaves every key a miss (spec §3: per-key errors give null).
+            // A failed read leaves every key a miss (a failed chunk gives null for its keys).
             finish: Box::new(move |_, _, replies, metrics| {
                 let replies = warm::texts(replies.unwrap_or_default(), missing.len(), chunk);
                 let items = missing
@@ -242,7 +243,7 @@ impl Core {
         self.batcher.submit(Job {
             command: Command::Del(key),
             deadline: Instant::now() + self.settings.command_timeout,
-            // Reported, not thrown (spec §3).
+            // Reported, not thrown (docs/contract.md, "Operations").
             finish: Box::new(move |warm, _, replies, metrics| {
                 if let Err(e) = replies.and_then(|r| warm.status(r.into_iter().next())) {
                     metrics.push(Metric::Failed {

@@ -1,7 +1,7 @@
 //! Constructor options → validated settings.
 //!
-//! Option names and defaults follow ioredis and the TypeScript service (spec §6), so an
-//! options object written for the old service works unchanged. Validation is pure: the
+//! Option names and defaults follow ioredis and the TypeScript service (docs/contract.md,
+//! "Options"), so an options object written for the old service works unchanged. Validation is pure: the
 //! JavaScript object is read through [`OptionSource`], which tests replace with a map.
 
 use std::sync::Arc;
@@ -31,7 +31,8 @@ pub enum Raw {
 }
 
 impl Raw {
-    fn type_name(&self) -> &'static str {
+    /// What the option looked like, for error messages.
+    fn shape_name(&self) -> &'static str {
         match self {
             Raw::Missing => "undefined",
             Raw::Bool(_) => "boolean",
@@ -230,7 +231,7 @@ fn cluster_nodes(cluster: &Raw) -> Result<Vec<ConnectionInfo>> {
     if !matches!(cluster, Raw::Map(_)) {
         return Err(CacheError::Type(format!(
             "options.redis.cluster must be an object like {{ nodes: [...] }}, got {}",
-            cluster.type_name()
+            cluster.shape_name()
         )));
     }
     let nodes = match cluster.field("nodes") {
@@ -241,7 +242,7 @@ fn cluster_nodes(cluster: &Raw) -> Result<Vec<ConnectionInfo>> {
         other => {
             return Err(CacheError::Type(format!(
                 "options.redis.cluster.nodes must be an array of URLs or {{ host, port }}, got {}",
-                other.type_name()
+                other.shape_name()
             )))
         }
     };
@@ -259,7 +260,7 @@ fn cluster_nodes(cluster: &Raw) -> Result<Vec<ConnectionInfo>> {
                         other => {
                             return Err(CacheError::Type(format!(
                                 "{what}.host must be a string, got {}",
-                                other.type_name()
+                                other.shape_name()
                             )))
                         }
                     };
@@ -274,7 +275,7 @@ fn cluster_nodes(cluster: &Raw) -> Result<Vec<ConnectionInfo>> {
                         other => {
                             return Err(CacheError::Type(format!(
                                 "{what}.port must be a number, got {}",
-                                other.type_name()
+                                other.shape_name()
                             )))
                         }
                     };
@@ -282,7 +283,7 @@ fn cluster_nodes(cluster: &Raw) -> Result<Vec<ConnectionInfo>> {
                 }
                 other => Err(CacheError::Type(format!(
                     "{what} must be a URL string or {{ host, port }}, got {}",
-                    other.type_name()
+                    other.shape_name()
                 ))),
             }
         })
@@ -301,7 +302,7 @@ fn tls(raw: &Raw) -> Result<Option<Tls>> {
         other => {
             return Err(CacheError::Type(format!(
             "options.redis.tls must be true or an object like {{ ca, rejectUnauthorized }}, got {}",
-            other.type_name()
+            other.shape_name()
         )))
         }
     };
@@ -345,7 +346,7 @@ fn tls(raw: &Raw) -> Result<Option<Tls>> {
         other => {
             return Err(CacheError::Type(format!(
                 "options.redis.tls.rejectUnauthorized must be a boolean, got {}",
-                other.type_name()
+                other.shape_name()
             )))
         }
     };
@@ -362,7 +363,7 @@ fn pem(raw: &Raw, name: &str) -> Result<Option<Vec<u8>>> {
         other => {
             return Err(CacheError::Type(format!(
                 "options.redis.tls.{name} must be PEM text (a string or Buffer), got {}",
-                other.type_name()
+                other.shape_name()
             )))
         }
     };
@@ -441,7 +442,7 @@ struct Reader<'a>(&'a dyn OptionSource);
 
 impl Reader<'_> {
     fn wrong_type(path: &str, expected: &str, got: &Raw) -> CacheError {
-        CacheError::Type(format!("options.{path} must be {expected}, got {}", got.type_name()))
+        CacheError::Type(format!("options.{path} must be {expected}, got {}", got.shape_name()))
     }
 
     fn number(&self, path: &str) -> Result<Option<f64>> {

@@ -1,5 +1,5 @@
 //! Reading JavaScript arguments into Rust values, or into coded errors that name the
-//! argument (spec §7). Nothing here trusts the caller's types.
+//! argument (docs/contract.md, "Bad input and errors"). Nothing here trusts the caller's types.
 
 use napi::bindgen_prelude::JsObjectValue;
 use napi::bindgen_prelude::{Buffer, FromNapiValue, Object};
@@ -24,7 +24,8 @@ pub struct ClearOptions {
 
 const DEFAULT_MAX_AGE_SECS: f64 = 3600.0;
 
-fn type_name(v: &Unknown) -> &'static str {
+/// `typeof v`, with `null` and arrays told apart, for error messages.
+fn typeof_name(v: &Unknown) -> &'static str {
     match v.get_type() {
         Ok(ValueType::Undefined) => "undefined",
         Ok(ValueType::Null) => "null",
@@ -57,7 +58,7 @@ pub fn key(v: Unknown, what: &str) -> Result<String> {
     if kind(&v, what)? != ValueType::String {
         return Err(CacheError::Type(format!(
             "{what} must be a non-empty string, got {}",
-            type_name(&v)
+            typeof_name(&v)
         )));
     }
     let key: String = cast(&v, what)?;
@@ -73,7 +74,7 @@ pub fn keys(v: Unknown) -> Result<Vec<String>> {
     if kind(&v, "keys")? != ValueType::Object || !v.is_array().unwrap_or(false) {
         return Err(CacheError::Type(format!(
             "keys must be an array of strings, got {}",
-            type_name(&v)
+            typeof_name(&v)
         )));
     }
     let array: Object = cast(&v, "keys")?;
@@ -97,7 +98,7 @@ pub fn priority(v: Unknown) -> Result<Priority> {
                 "priority must be \"hot\", \"warm\" or \"auto\", got {other:?}"
             ))),
         },
-        _ => Err(CacheError::Type(format!("priority must be a string, got {}", type_name(&v)))),
+        _ => Err(CacheError::Type(format!("priority must be a string, got {}", typeof_name(&v)))),
     }
 }
 
@@ -105,7 +106,7 @@ pub fn since(v: Unknown) -> Result<f64> {
     if kind(&v, "since")? != ValueType::Number {
         return Err(CacheError::Type(format!(
             "since must be a finite number, got {}",
-            type_name(&v)
+            typeof_name(&v)
         )));
     }
     let since: f64 = cast(&v, "since")?;
@@ -121,7 +122,9 @@ pub fn point_count(v: Unknown) -> Result<Option<u32>> {
     match kind(&v, "data")? {
         ValueType::Undefined | ValueType::Null => return Ok(None),
         ValueType::Object if v.is_array().unwrap_or(false) => {}
-        _ => return Err(CacheError::Type(format!("data must be an array, got {}", type_name(&v)))),
+        _ => {
+            return Err(CacheError::Type(format!("data must be an array, got {}", typeof_name(&v))))
+        }
     }
     let array: Object = cast(&v, "data")?;
     let len = array.get_array_length().map_err(|e| unreadable("data", e))?;
@@ -163,7 +166,9 @@ impl<'a> JsOptions<'a> {
             ValueType::Object if !v.is_array().unwrap_or(false) => {
                 Ok(JsOptions { root: Some(cast(&v, what)?) })
             }
-            _ => Err(CacheError::Type(format!("{what} must be an object, got {}", type_name(&v)))),
+            _ => {
+                Err(CacheError::Type(format!("{what} must be an object, got {}", typeof_name(&v))))
+            }
         }
     }
 }
@@ -226,6 +231,6 @@ fn raw(value: &Unknown, what: &str, depth: usize) -> Result<Raw> {
             }
             Raw::Map(fields)
         }
-        _ => Raw::Other(type_name(value)),
+        _ => Raw::Other(typeof_name(value)),
     })
 }

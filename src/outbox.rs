@@ -4,7 +4,7 @@
 //! events here. Only the idle → busy transition calls the one weak, payload-free
 //! ThreadsafeFunction, so a burst of thousands of events costs one wake-up, nothing
 //! crosses N-API per event, a full queue drops in Rust (nothing leaks), and the weak
-//! function never keeps the process alive. See `shared/design/metrics-lifecycle.md`.
+//! function never keeps the process alive. See docs/architecture.md, "One warm read".
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
