@@ -492,7 +492,9 @@ class StreamCache {
       return Promise.reject(adopt(err))
     }
     if (stored === false) return Promise.resolve()
-    this.#admit(key, points, stored)
+    // Written to Redis only: the Map must not answer with an older value.
+    if (stored === true) this.#hot.delete(key)
+    else this.#admit(key, points, stored)
     return this.#wait(id)
   }
 

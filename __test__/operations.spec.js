@@ -194,6 +194,28 @@ test('a Redis read racing a newer write does not put stale data back in hot', as
   expect((await cache.getData('R'))[0].s).toBe('NEW')
 })
 
+test('read your own writes: a write that skips the hot tier drops the older hot copy', async () => {
+  const { cache } = open()
+  await cache.setData('RYW', quotes('V1', 1), 'hot')
+  await cache.setData('RYW', quotes('V2', 1), 'warm')
+  expect((await cache.getData('RYW'))[0].s).toBe('V2')
+  await cache.setData('RYW', quotes('V3', 1))
+  await cache.setData('RYW', quotes('V4', 150))
+  const read = await cache.getData('RYW')
+  expect([read.length, read[0].s]).toEqual([150, 'V4'])
+  expect((await cache.getBatchData(['RYW'])).RYW[0].s).toBe('V4')
+})
+
+test('a Redis read racing a newer warm-only write does not put stale data back in hot', async () => {
+  const { cache } = open()
+  await cache.setData('RW', quotes('OLD', 120))
+  const staleRead = cache.getData('RW')
+  const staleBatch = cache.getBatchData(['RW'])
+  await cache.setData('RW', quotes('NEW', 120))
+  await Promise.all([staleRead, staleBatch])
+  expect((await cache.getData('RW'))[0].s).toBe('NEW')
+})
+
 test('clearAll removes only this cache keys, even with glob characters in the prefix', async () => {
   const prefix = `test:[g]*?${Date.now()}:`
   const { cache } = open({ redis: { keyPrefix: prefix } })

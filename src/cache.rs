@@ -158,7 +158,12 @@ impl Core {
             || (priority == Priority::Auto && small && count < AUTO_HOT_MAX_POINTS);
         let stored = match to_hot {
             true => self.hot.insert(key.clone(), started).map_or(Stored::Warm, Stored::Hot),
-            false => Stored::Warm,
+            // An older hot copy must not answer for this write, nor a read still in flight
+            // promote what it read before it (docs/contract.md, "Operations").
+            false => {
+                self.hot.remove(&key);
+                Stored::Warm
+            }
         };
         let strict = self.settings.strict_warm_writes;
         let ttl_secs = self.settings.warm_ttl_secs;
