@@ -79,8 +79,13 @@ export interface Drained {
   /** Decoded values: `[count, ...count points of POINT_STRIDE]`. */
   points: Float64Array
   strings: Array<string>
-  /** Keys the expiry timer dropped from the hot tier. */
-  expired: Array<string>
+  /**
+   * The hot tier was emptied (before `dropped` left it): Redis reported a flush, or the
+   * connection was lost.
+   */
+  cleared: boolean
+  /** Keys that left the hot tier: expired, or changed in Redis. */
+  dropped: Array<string>
   /** Still busy: drain again on the next loop turn (the wake stays armed until then). */
   again: boolean
 }
@@ -107,7 +112,10 @@ export declare const enum EventCode {
   FailedRecoverable = 5,
   /** Like `FailedRecoverable`, `errorType: critical_error`. */
   FailedCritical = 6,
-  /** A `metricType: "system"` event named `stringA`. */
+  /**
+   * A `metricType: "system"` event named `stringA`; `stringB`, when present, says why
+   * (`tags.reason`).
+   */
   System = 7,
 }
 
@@ -125,6 +133,10 @@ export interface NativeStats {
   meanMetricLatencyMs: number
   hotCacheSize: number
   expiredCleaned: number
+  /** Keys Redis reported changed (a flush or a lost connection counts one). */
+  invalidationsReceived: number
+  /** Hot entries dropped because of those reports. */
+  hotEntriesInvalidated: number
   destroyed: boolean
 }
 
@@ -161,8 +173,8 @@ export declare const enum OpKind {
   BatchPoints = 9,
   /** The key in `a` (string) left the hot tier: JS drops it from its `Map`. */
   Evicted = 10,
-  /** Precedes `Health`: `a` the node list as JSON (string). */
-  HealthNodes = 11,
+  /** Precedes `Health`: `a` JSON (string) of `{ nodes, coherence }`. */
+  HealthDetail = 11,
 }
 
 /**

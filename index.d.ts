@@ -1,4 +1,4 @@
-/** A stream data point as stored and returned (spec §1). */
+/** A stream data point as stored and returned (docs/contract.md, "Data"). */
 export interface StreamDataPoint {
   /** Symbol. */
   s: string
@@ -82,7 +82,7 @@ export interface RedisTlsOptions {
   rejectUnauthorized?: boolean
 }
 
-/** A metric event, shaped exactly as the TypeScript service emitted it (spec §4). */
+/** A metric event, shaped exactly as the TypeScript service emitted it (docs/contract.md, "Metric events"). */
 export interface CacheMetricEvent {
   timestamp: Date
   source: 'stream-cache'
@@ -111,17 +111,29 @@ export interface SystemMetricEvent {
   timestamp: Date
   source: 'stream-cache'
   metricType: 'system'
-  metricName: 'cache_hot_size' | 'health_status'
+  /** `coherence_fallback` (value 1, `tags.reason` says why): the server refused tracking. */
+  metricName: 'cache_hot_size' | 'health_status' | 'coherence_fallback'
   metricValue: number
-  tags: { component: 'StreamCache' }
+  tags: { component: 'StreamCache'; reason?: string }
 }
 
 export type MetricEvent = CacheMetricEvent | SystemMetricEvent
 
 export interface StreamCacheOptions {
   redis?: RedisOptions
-  /** How long a hot entry stays valid after it was written, ms. Default 5000. */
+  /**
+   * How long a hot entry stays valid after it was written, ms. Default 5000. With
+   * `coherence: "tracking"` this is only an upper bound: a change in Redis drops the entry sooner.
+   */
   hotCacheTTL?: number
+  /**
+   * How the hot tier learns that a warm key changed. `"tracking"` (default): Redis pushes an
+   * invalidation (RESP3 `CLIENT TRACKING`) whenever anyone writes, deletes, expires or evicts
+   * the key, and the entry is dropped; where the server refuses tracking the cache runs in
+   * `"ttl"` mode and emits one `coherence_fallback` system event. `"ttl"`: an entry may lag
+   * Redis by up to `hotCacheTTL`, as in the TypeScript service. README: "Coherence".
+   */
+  coherence?: 'tracking' | 'ttl'
   /** Redis TTL of warm entries, whole seconds. Default 300. */
   warmCacheTTL?: number
   /** Most entries in the hot tier (0 disables it). Default 1000. */
@@ -174,6 +186,8 @@ export interface HealthStatus {
    * unhealthy when a node that owns hash slots does not answer; a lost replica shows here only.
    */
   nodes: RedisNodeHealth[]
+  /** The coherence in force: `"ttl"` when configured so or when the server refused tracking. */
+  coherence: 'tracking' | 'ttl'
 }
 
 export interface RedisNodeHealth {
@@ -185,7 +199,7 @@ export interface RedisNodeHealth {
   error: string | null
 }
 
-/** The counters of spec §5. */
+/** Delivery and hot-tier counters (docs/contract.md, "Lifecycle"). */
 export interface StreamCacheStats {
   /** Events queued and not yet delivered. */
   pendingMetrics: number
@@ -200,6 +214,10 @@ export interface StreamCacheStats {
   hotCacheSize: number
   /** Hot entries removed by the cleanup timer. */
   expiredCleaned: number
+  /** Keys Redis reported changed (`coherence: "tracking"`); a flush or a lost connection counts one. */
+  invalidationsReceived: number
+  /** Hot entries dropped because Redis reported their key changed. */
+  hotEntriesInvalidated: number
   destroyed: boolean
 }
 

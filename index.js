@@ -217,7 +217,7 @@ const EVENT_BUILDERS = {
     metricType: 'system',
     metricName: s[r[i + 5]],
     metricValue: r[i + 2],
-    tags: { component: 'StreamCache' },
+    tags: r[i + 6] < 0 ? { component: 'StreamCache' } : { component: 'StreamCache', reason: s[r[i + 6]] },
   }),
 }
 
@@ -562,6 +562,8 @@ class StreamCache {
       meanMetricLatencyMs: s.meanMetricLatencyMs,
       hotCacheSize: s.hotCacheSize,
       expiredCleaned: s.expiredCleaned,
+      invalidationsReceived: s.invalidationsReceived,
+      hotEntriesInvalidated: s.hotEntriesInvalidated,
       destroyed: s.destroyed,
     }
   }
@@ -609,7 +611,8 @@ class StreamCache {
     this.#delivered = { emitted: 0, failed: 0, dropped: 0 }
     const drained = this.#native.drain(this.#eventsPerDrain, touched, delivered)
     const { ops, events, points, strings, again } = drained
-    for (const key of drained.expired) this.#hot.delete(key)
+    if (drained.cleared) this.#hot.clear()
+    for (const key of drained.dropped) this.#hot.delete(key)
     for (let i = 0; i < ops.length; i += OP_STRIDE) this.#complete(ops, i, points, strings)
     if (events.length > 0) this.#deliver(events, strings)
     if (again) this.#scheduleDrain()
@@ -657,8 +660,8 @@ class StreamCache {
       c.#finish(id)
       p.resolve({ deleted: a, preserved: b })
     },
-    [OpKind.HealthNodes]: (c, p, id, a, b, points, strings) => {
-      p.nodes = JSON.parse(strings[a])
+    [OpKind.HealthDetail]: (c, p, id, a, b, points, strings) => {
+      p.detail = JSON.parse(strings[a])
     },
     [OpKind.Health]: (c, p, id, a, b, points, strings) => {
       c.#finish(id)
@@ -667,7 +670,8 @@ class StreamCache {
         hotCacheSize: b,
         redisConnected: a < 0,
         lastError: a < 0 ? null : strings[a],
-        nodes: p.nodes,
+        nodes: p.detail.nodes,
+        coherence: p.detail.coherence,
       })
     },
     [OpKind.Failed]: (c, p, id, a, b, points, strings) => {

@@ -162,7 +162,7 @@ describe('TLS', () => {
 
 // What the cache needs and nothing more, on its own key pattern (README, "ACL users").
 const CACHE_USER_RULES = ['resetkeys', '~stream:*', 'resetchannels', '-@all',
-  '+get', '+setex', '+mget', '+del', '+unlink', '+scan', '+ttl', '+ping', '+select']
+  '+get', '+setex', '+mget', '+del', '+unlink', '+scan', '+ttl', '+ping', '+select', '+client|tracking']
 const CLUSTER_USER_RULES = [...CACHE_USER_RULES, '+cluster|slots', '+cluster|nodes']
 const password = 'correct-horse-battery-staple-71'
 

@@ -8,7 +8,7 @@
 //! `commandTimeout` behind a stalled server.
 
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use redis::Value;
 use tokio::sync::Notify;
@@ -57,9 +57,22 @@ impl Batcher {
     }
 }
 
+/// How often tracking is tried again, on its own, after a burst failed to enable it.
+const TRACKING_RETRY: Duration = Duration::from_millis(250);
+
 async fn run(batcher: Arc<Batcher>, warm: Warm, outbox: Arc<Outbox>) {
     loop {
-        batcher.ready.notified().await;
+        // Without this retry, entries taken while Redis was away would be served until the
+        // next miss sends a burst, however long Redis has been back.
+        if warm.tracking_retry_due() {
+            if tokio::time::timeout(TRACKING_RETRY, batcher.ready.notified()).await.is_err() {
+                let outgoing = warm.prepare(std::iter::empty());
+                warm.send(outgoing, Instant::now() + TRACKING_RETRY).await;
+                continue;
+            }
+        } else {
+            batcher.ready.notified().await;
+        }
         loop {
             let mut jobs = std::mem::take(&mut *lock(&batcher.queue));
             let Some(oldest) = jobs.first() else { break };

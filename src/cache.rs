@@ -15,11 +15,11 @@ use crate::config::Settings;
 use crate::error::{CacheError, Result};
 use crate::hot::{Generation, HotTier};
 use crate::js::{ClearOptions, Priority};
-use crate::metrics::Metric;
-use crate::outbox::{Completion, Found, Outbox, Outcome};
+use crate::metrics::{Counters, Metric};
+use crate::outbox::{Completion, Found, Outbox, Outcome, Taken};
 use crate::points::{self, utf16_len, Decoded, Encoded};
 use crate::tasks::Tasks;
-use crate::warm::{self, Body, Command, Warm};
+use crate::warm::{self, Body, Command, Sink, Warm};
 use crate::wire::{Drained, OpKind, Rows, OP_STRIDE};
 
 /// The TS service's admission rule for `priority: "auto"` (compat).
@@ -65,7 +65,10 @@ fn elapsed_ms(since: Instant) -> f64 {
 
 impl Core {
     pub fn new(settings: Settings, outbox: Arc<Outbox>, tasks: Tasks) -> Result<Core> {
-        let warm = napi::bindgen_prelude::within_runtime_if_available(|| Warm::connect(&settings))?;
+        let reports = outbox.clone();
+        let sink: Sink = Arc::new(move |report| reports.report(report));
+        let warm =
+            napi::bindgen_prelude::within_runtime_if_available(|| Warm::connect(&settings, sink))?;
         start_expiry_timer(&tasks, outbox.clone(), settings.cleanup_interval);
         let batcher = napi::bindgen_prelude::within_runtime_if_available(|| {
             Batcher::start(warm.clone(), outbox.clone(), &tasks)
@@ -350,12 +353,25 @@ impl Core {
     /// and how many operations this completes.
     pub fn drain(&mut self, max_events: usize) -> (Drained, usize) {
         self.tickets.clear();
-        let mut expired = Vec::new();
+        let mut dropped = Vec::new();
         if self.outbox.take_cleanup_due() {
-            expired = self.hot.remove_expired(Instant::now());
-            crate::metrics::Counters::add(&self.outbox.counters.cleaned, expired.len() as u64);
+            dropped = self.hot.remove_expired(Instant::now());
+            Counters::add(&self.outbox.counters.cleaned, dropped.len() as u64);
         }
-        let (done, queued, again) = self.outbox.take(max_events);
+        let Taken { done, events: queued, changed, again } = self.outbox.take(max_events);
+        // Before the results: a read that raced a change must not promote the old value.
+        let cleared = changed.all;
+        let before = self.hot.len();
+        if cleared {
+            self.hot.clear();
+        }
+        for key in changed.keys {
+            if self.hot.remove(&key) {
+                dropped.push(key);
+            }
+        }
+        let invalidated = if cleared { before } else { before - self.hot.len() };
+        Counters::add(&self.outbox.counters.invalidated, invalidated as u64);
         let finished = done.len();
         let mut out =
             Rows { ops: Vec::with_capacity(done.len() * OP_STRIDE as usize), ..Rows::default() };
@@ -385,11 +401,13 @@ impl Core {
                     out.op(id, OpKind::Cleared, c.deleted as f64, c.preserved as f64)
                 }
                 Outcome::Health(health) => {
-                    // Rare and small: the node list crosses as JSON.
-                    let nodes =
-                        serde_json::to_string(&health.nodes).unwrap_or_else(|_| "[]".into());
-                    let nodes = out.string(nodes);
-                    out.op(id, OpKind::HealthNodes, nodes, 0.0);
+                    // Rare and small: the details cross as JSON.
+                    let detail = serde_json::json!({
+                        "nodes": health.nodes,
+                        "coherence": self.warm.coherence().name(),
+                    });
+                    let detail = out.string(detail.to_string());
+                    out.op(id, OpKind::HealthDetail, detail, 0.0);
                     let error = health.error.map_or(-1.0, |message| out.string(message));
                     out.op(id, OpKind::Health, error, self.hot.len() as f64)
                 }
@@ -409,7 +427,7 @@ impl Core {
         for q in queued {
             q.metric.encode(q.at_ms, &mut out);
         }
-        (out.into_drained(expired, again), finished)
+        (out.into_drained(cleared, dropped, again), finished)
     }
 
     pub fn flush(&self) {

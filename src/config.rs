@@ -72,6 +72,24 @@ pub struct Tls {
     pub verify: bool,
 }
 
+/// `coherence` (docs/contract.md, "Coherence").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Coherence {
+    /// Redis pushes an invalidation when a warm key changes (RESP3 `CLIENT TRACKING`).
+    Tracking,
+    /// A hot entry may lag Redis by up to `hotCacheTTL` (the TypeScript service's behaviour).
+    Ttl,
+}
+
+impl Coherence {
+    pub fn name(self) -> &'static str {
+        match self {
+            Coherence::Tracking => "tracking",
+            Coherence::Ttl => "ttl",
+        }
+    }
+}
+
 /// Where option values come from; `path` is dotted (`"redis.port"`).
 pub trait OptionSource {
     fn get(&self, path: &str) -> Result<Raw>;
@@ -97,6 +115,8 @@ pub struct Settings {
     pub max_batch_size: usize,
     pub max_pending_metrics: usize,
     pub strict_warm_writes: bool,
+    /// `coherence`: how hot entries learn that their warm key changed.
+    pub coherence: Coherence,
     /// Largest JSON `setData` accepts, in UTF-8 bytes; one enormous value must not exhaust memory.
     pub max_value_bytes: usize,
     /// Whether an `onMetric` callback was given; without one no event is even built.
@@ -192,6 +212,15 @@ impl Settings {
                 .integer("maxPendingMetrics", 1.0, 100_000_000.0)?
                 .unwrap_or(10_000.0) as usize,
             strict_warm_writes: o.boolean("strictWarmWrites")?.unwrap_or(false),
+            coherence: match o.string("coherence")?.as_deref() {
+                None | Some("tracking") => Coherence::Tracking,
+                Some("ttl") => Coherence::Ttl,
+                Some(other) => {
+                    return Err(CacheError::Range(format!(
+                        "options.coherence must be \"tracking\" or \"ttl\", got \"{other}\""
+                    )))
+                }
+            },
             max_value_bytes: o.integer("maxValueBytes", 1.0, 512.0 * MIB)?.unwrap_or(8.0 * MIB)
                 as usize,
             metrics_enabled: o.callback("onMetric")?,
@@ -535,6 +564,7 @@ mod tests {
         assert_eq!(s.command_timeout, ms(3000));
         assert!(!s.strict_warm_writes);
         assert_eq!(s.max_value_bytes, 8 * 1024 * 1024);
+        assert_eq!(s.coherence, Coherence::Tracking);
     }
 
     #[test]
@@ -562,6 +592,8 @@ mod tests {
             ("strictWarmWrites", Raw::Num(1.0), true),
             ("maxValueBytes", Raw::Num(0.0), false),
             ("redis.url", Raw::Str("http://x".into()), true),
+            ("coherence", Raw::Str("pubsub".into()), false),
+            ("coherence", Raw::Bool(true), true),
         ];
         for (path, raw, is_type) in cases {
             let err = settings(&[(path, raw.clone())]).unwrap_err();

@@ -81,20 +81,17 @@ pub struct Credentials {
 /// the cause is spelled out.
 pub fn describe(err: &redis::RedisError, credentials: &Credentials) -> String {
     let mut text = err.to_string();
-    match err.kind() {
-        redis::ErrorKind::AuthenticationFailed => {
-            let user = credentials.username.as_deref().unwrap_or("default");
-            text = format!(
-                "Redis refused the credentials of user \"{user}\" (wrong password, unknown or \
-                 disabled user): {text}"
-            );
-        }
-        redis::ErrorKind::ClusterConnectionNotFound => {
-            text = format!(
-                "not connected: the node is not in the cluster's current slot map ({text})"
-            );
-        }
-        _ => {}
+    // Over RESP3 the credentials go with HELLO, whose refusal is a plain WRONGPASS reply.
+    let credentials_refused =
+        err.kind() == redis::ErrorKind::AuthenticationFailed || err.code() == Some("WRONGPASS");
+    if credentials_refused {
+        let user = credentials.username.as_deref().unwrap_or("default");
+        text = format!(
+            "Redis refused the credentials of user \"{user}\" (wrong password, unknown or \
+             disabled user): {text}"
+        );
+    } else if err.kind() == redis::ErrorKind::ClusterConnectionNotFound {
+        text = format!("not connected: the node is not in the cluster's current slot map ({text})");
     }
     match &credentials.secret {
         Some(s) if text.contains(s.as_str()) => text.replace(s.as_str(), "***"),

@@ -35,11 +35,18 @@ impl Lifecycle<String, Entry> for Evictions {
     }
 }
 
+/// Keys removed recently enough that a Redis read of theirs may still be in flight; past
+/// this many the map is forgotten and a tier-wide mark takes its place.
+const RECENT_REMOVALS: usize = 4096;
+
 pub struct HotTier {
     entries: Option<Cache<String, Entry, UnitWeighter, DefaultHashBuilder, Evictions>>,
     ttl: Duration,
     generation: Generation,
-    /// Last delete/clear: a Redis read issued before it must not resurrect old data.
+    /// A Redis read issued before a key's removal must not bring its old value back. Per
+    /// key, because Redis reports changes to keys this tier never held, many per second.
+    removed: std::collections::HashMap<String, Generation>,
+    /// Reads issued before this mark (a clear) promote nothing.
     invalidated_at: Generation,
 }
 
@@ -54,7 +61,7 @@ impl HotTier {
                 Evictions,
             )
         });
-        HotTier { entries, ttl, generation: 0, invalidated_at: 0 }
+        HotTier { entries, ttl, generation: 0, removed: Default::default(), invalidated_at: 0 }
     }
 
     pub fn len(&self) -> usize {
@@ -114,21 +121,28 @@ impl HotTier {
             .as_ref()
             .and_then(|c| c.peek(key.as_str()))
             .is_some_and(|e| e.generation > issued && !self.expired(e, now));
-        if newer || self.invalidated_at > issued {
+        let removed = self.removed.get(key.as_str()).is_some_and(|at| *at > issued);
+        if newer || removed || self.invalidated_at > issued {
             return None;
         }
         self.insert(key, now)
     }
 
-    pub fn remove(&mut self, key: &str) {
+    /// Drops `key` because its warm value changed; `true` when the tier held it.
+    pub fn remove(&mut self, key: &str) -> bool {
         self.generation += 1;
-        self.invalidated_at = self.generation;
-        self.forget(key);
+        if self.removed.len() >= RECENT_REMOVALS {
+            self.removed.clear();
+            self.invalidated_at = self.generation;
+        }
+        self.removed.insert(key.to_string(), self.generation);
+        self.entries.as_mut().is_some_and(|c| c.remove(key).is_some())
     }
 
     pub fn clear(&mut self) {
         self.generation += 1;
         self.invalidated_at = self.generation;
+        self.removed.clear();
         if let Some(cache) = self.entries.as_mut() {
             cache.clear();
         }
@@ -202,6 +216,18 @@ mod tests {
         let issued = hot.generation();
         assert_eq!(hot.promote("k".into(), issued, t0), Some(vec![]));
         assert!(hot.touch("k"));
+
+        let issued = hot.generation();
+        assert!(hot.remove("k"));
+        assert!(!hot.remove("other"));
+        assert_eq!(hot.promote("other".into(), issued - 1, t0), None, "removed after its read");
+        assert_eq!(hot.promote("k2".into(), issued, t0), Some(vec![]), "other keys promote");
+
+        let issued = hot.generation();
+        for i in 0..=RECENT_REMOVALS {
+            hot.remove(&format!("r{i}"));
+        }
+        assert_eq!(hot.promote("k3".into(), issued, t0), None, "past the limit: a tier-wide mark");
     }
 
     #[test]

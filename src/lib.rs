@@ -67,6 +67,10 @@ pub struct NativeStats {
     pub mean_metric_latency_ms: f64,
     pub hot_cache_size: f64,
     pub expired_cleaned: f64,
+    /// Keys Redis reported changed (a flush or a lost connection counts one).
+    pub invalidations_received: f64,
+    /// Hot entries dropped because of those reports.
+    pub hot_entries_invalidated: f64,
     pub destroyed: bool,
 }
 
@@ -312,6 +316,8 @@ impl NativeStreamCache {
             mean_metric_latency_ms: c.mean_latency_ms(),
             hot_cache_size: self.core.as_ref().map_or(0, |c| c.hot_size()) as f64,
             expired_cleaned: Counters::get(&c.cleaned),
+            invalidations_received: Counters::get(&c.invalidations),
+            hot_entries_invalidated: Counters::get(&c.invalidated),
             destroyed: self.core.is_none(),
         }
     }

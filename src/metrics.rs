@@ -21,6 +21,9 @@ pub enum Metric {
     Failed { op: &'static str, critical: bool, message: String },
     /// A `metricType: "system"` event.
     System { name: &'static str, value: f64 },
+    /// The system event `coherence_fallback` (value 1): the server refused tracking, and
+    /// `message` says how.
+    CoherenceFallback { message: String },
 }
 
 /// The TS service divided point counts, which normalising keeps equal (compat).
@@ -55,6 +58,11 @@ impl Metric {
                 let n = rows.string(name.to_string());
                 [code(EventCode::System), at_ms, value, 0.0, 0.0, n, -1.0]
             }
+            Metric::CoherenceFallback { message } => {
+                let n = rows.string("coherence_fallback".to_string());
+                let m = rows.string(message);
+                [code(EventCode::System), at_ms, 1.0, 0.0, 0.0, n, m]
+            }
         };
         rows.events.extend_from_slice(&row);
     }
@@ -69,6 +77,10 @@ pub struct Counters {
     latency_us_total: AtomicU64,
     latency_samples: AtomicU64,
     pub cleaned: AtomicU64,
+    /// Keys Redis reported changed (a flush or a lost connection counts one).
+    pub invalidations: AtomicU64,
+    /// Hot entries those reports dropped.
+    pub invalidated: AtomicU64,
 }
 
 impl Counters {

@@ -19,7 +19,7 @@ use crate::error::CacheError;
 use crate::hot::Generation;
 use crate::metrics::{Counters, Metric};
 use crate::points::Decoded;
-use crate::warm::Cleared;
+use crate::warm::{Cleared, Report};
 
 /// The JS drain function, weak (does not hold the event loop open), without payload.
 pub type Waker = ThreadsafeFunction<(), (), (), Status, false, true>;
@@ -57,15 +57,33 @@ pub struct Completion {
     pub outcome: Outcome,
 }
 
+/// One drain's share of the queues.
+pub struct Taken {
+    pub done: Vec<Completion>,
+    pub events: Vec<QueuedMetric>,
+    pub changed: Changed,
+    /// Something was taken: drain again next loop turn.
+    pub again: bool,
+}
+
 pub struct QueuedMetric {
     pub metric: Metric,
     pub at_ms: f64,
     pub enqueued: Instant,
 }
 
+/// Warm keys Redis reported changed since the last drain.
+#[derive(Default)]
+pub struct Changed {
+    pub keys: Vec<String>,
+    /// Any key may have changed.
+    pub all: bool,
+}
+
 #[derive(Default)]
 struct Queues {
     done: Vec<Completion>,
+    changed: Changed,
     events: VecDeque<QueuedMetric>,
     /// Places held for hot-hit events, which JS builds and delivers itself; they count
     /// against `max_events` like queued ones, so the bound covers both sides.
@@ -160,6 +178,27 @@ impl Outbox {
         self.wake();
     }
 
+    /// What the warm tier's connection reported (see `warm::tracking`).
+    pub fn report(&self, report: Report) {
+        {
+            let mut queues = lock(&self.queues);
+            match report {
+                Report::Keys(keys) => {
+                    Counters::add(&self.counters.invalidations, keys.len() as u64);
+                    queues.changed.keys.extend(keys);
+                }
+                Report::All => {
+                    Counters::add(&self.counters.invalidations, 1);
+                    queues.changed.all = true;
+                }
+                Report::Fallback(message) => {
+                    self.push_events(&mut queues, Some(Metric::CoherenceFallback { message }));
+                }
+            }
+        }
+        self.wake();
+    }
+
     pub fn request_cleanup(&self) {
         self.cleanup_due.store(true, Ordering::Release);
         self.wake();
@@ -202,14 +241,16 @@ impl Outbox {
     /// dispatcher would otherwise run wake after wake in one turn and starve timers and I/O.
     /// An empty drain returns to idle; deciding that under the queue lock means a push
     /// either lands before it (and is taken) or sees idle (and wakes).
-    pub fn take(&self, max_events: usize) -> (Vec<Completion>, Vec<QueuedMetric>, bool) {
+    pub fn take(&self, max_events: usize) -> Taken {
         let mut queues = lock(&self.queues);
         let n = max_events.min(queues.events.len());
         let events: Vec<QueuedMetric> = queues.events.drain(..n).collect();
         let done = std::mem::take(&mut queues.done);
-        let again = !done.is_empty() || !events.is_empty();
+        let changed = std::mem::take(&mut queues.changed);
+        let again =
+            !done.is_empty() || !events.is_empty() || changed.all || !changed.keys.is_empty();
         self.wake_pending.store(again, Ordering::Release);
-        (done, events, again)
+        Taken { done, events, changed, again }
     }
 
     fn events_enabled(&self) -> bool {
@@ -269,6 +310,7 @@ impl Outbox {
         queues.reserved = 0;
         queues.events.clear();
         queues.done.clear();
+        queues.changed = Changed::default();
         waker
     }
 }

@@ -47,8 +47,8 @@ pub enum OpKind {
     BatchPoints = 9,
     /// The key in `a` (string) left the hot tier: JS drops it from its `Map`.
     Evicted = 10,
-    /// Precedes `Health`: `a` the node list as JSON (string).
-    HealthNodes = 11,
+    /// Precedes `Health`: `a` JSON (string) of `{ nodes, coherence }`.
+    HealthDetail = 11,
 }
 
 /// The event an events row encodes (the first number of the row).
@@ -69,7 +69,8 @@ pub enum EventCode {
     FailedRecoverable = 5,
     /// Like `FailedRecoverable`, `errorType: critical_error`.
     FailedCritical = 6,
-    /// A `metricType: "system"` event named `stringA`.
+    /// A `metricType: "system"` event named `stringA`; `stringB`, when present, says why
+    /// (`tags.reason`).
     System = 7,
 }
 
@@ -83,8 +84,11 @@ pub struct Drained {
     /// Decoded values: `[count, ...count points of POINT_STRIDE]`.
     pub points: Float64Array,
     pub strings: Vec<String>,
-    /// Keys the expiry timer dropped from the hot tier.
-    pub expired: Vec<String>,
+    /// The hot tier was emptied (before `dropped` left it): Redis reported a flush, or the
+    /// connection was lost.
+    pub cleared: bool,
+    /// Keys that left the hot tier: expired, or changed in Redis.
+    pub dropped: Vec<String>,
     /// Still busy: drain again on the next loop turn (the wake stays armed until then).
     pub again: bool,
 }
@@ -109,13 +113,14 @@ impl Rows {
         self.ops.extend_from_slice(&[id, kind as u32 as f64, a, b]);
     }
 
-    pub fn into_drained(self, expired: Vec<String>, again: bool) -> Drained {
+    pub fn into_drained(self, cleared: bool, dropped: Vec<String>, again: bool) -> Drained {
         Drained {
             ops: Float64Array::new(self.ops),
             events: Float64Array::new(self.events),
             points: Float64Array::new(self.points),
             strings: self.strings,
-            expired,
+            cleared,
+            dropped,
             again,
         }
     }

@@ -2,7 +2,7 @@
 //! cluster's own list of nodes, and keys grouped by hash slot.
 
 use std::collections::HashMap;
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use redis::cluster::{ClusterClient, ClusterConfig};
@@ -10,7 +10,7 @@ use redis::cluster_async::ClusterConnection;
 use redis::cluster_routing::Slot;
 use redis::RedisError;
 
-use super::Warm;
+use super::{Tracking, Warm};
 use crate::error::Result;
 
 /// The cluster connection, and what it takes to make a new one.
@@ -31,6 +31,8 @@ pub(super) struct ClusterLink {
     /// cluster does not cause a reconnect storm.
     patience: Duration,
     state: Mutex<LinkState>,
+    /// A new connection has no tracking, and misses what the old one would have heard.
+    tracking: Arc<Tracking>,
 }
 
 struct LinkState {
@@ -45,10 +47,11 @@ impl ClusterLink {
         client: ClusterClient,
         config: ClusterConfig,
         patience: Duration,
+        tracking: Arc<Tracking>,
     ) -> ClusterLink {
         let connection = client.get_pending_async_connection_with_config(config.clone());
         let state = Mutex::new(LinkState { connection, made: Instant::now(), remake_at: None });
-        ClusterLink { client, config, patience, state }
+        ClusterLink { client, config, patience, state, tracking }
     }
 
     pub(super) fn connection(&self) -> ClusterConnection {
@@ -77,6 +80,7 @@ impl ClusterLink {
         state.connection =
             self.client.get_pending_async_connection_with_config(self.config.clone());
         state.made = Instant::now();
+        self.tracking.lost();
     }
 }
 

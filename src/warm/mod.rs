@@ -11,6 +11,7 @@ mod cluster;
 mod command;
 mod health;
 mod pipeline;
+mod tracking;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -20,13 +21,14 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::cluster::ClusterClientBuilder;
 use redis::cluster::ClusterConfig;
 use redis::cluster_routing::{RoutingInfo, SingleNodeRoutingInfo};
-use redis::{Client, ConnectionAddr, ConnectionInfo, RedisError, TlsMode, Value};
+use redis::{Client, ConnectionAddr, ConnectionInfo, ProtocolVersion, RedisError, TlsMode, Value};
 
 pub use self::clear::Cleared;
 use self::cluster::{stale_view, ClusterLink, ClusterNode};
 pub use self::command::{text, texts, Body, Command};
 pub use self::health::Health;
-use crate::config::{Settings, Topology};
+pub use self::tracking::{Report, Sink, Tracking};
+use crate::config::{Coherence, Settings, Topology};
 use crate::error::{describe, CacheError, Credentials, Result};
 
 /// The fixed part of every warm key; the caller's key follows with no separator (compat).
@@ -53,40 +55,56 @@ pub struct Warm {
     prefix: String,
     command_timeout: Duration,
     credentials: Credentials,
+    tracking: Arc<Tracking>,
 }
 
 impl Warm {
-    /// Must run inside the tokio runtime; does not touch the network.
-    pub fn connect(settings: &Settings) -> Result<Warm> {
+    /// Must run inside the tokio runtime; does not touch the network. What Redis reports
+    /// about the hot tier's keys goes to `sink`.
+    pub fn connect(settings: &Settings, sink: Sink) -> Result<Warm> {
         let credentials = Credentials {
             username: settings.redis.username().map(str::to_string),
             secret: settings.secret.clone(),
         };
+        let prefix = format!("{}{}", settings.key_prefix, WARM_KEY_INFIX);
+        let tracked = settings.coherence == Coherence::Tracking;
+        let tracking = Tracking::new(tracked, prefix.clone(), sink);
+        // Pushes need RESP3; without tracking the connection stays as the TS service's was.
+        let protocol = if tracked { ProtocolVersion::RESP3 } else { ProtocolVersion::RESP2 };
         let invalid = |e: RedisError| {
             CacheError::Range(format!("options.redis: {}", describe(&e, &credentials)))
         };
         let conn = match &settings.topology {
             Topology::Single(info) => {
+                let redis_settings = info.redis_settings().clone().set_protocol(protocol);
+                let info = info.clone().set_redis_settings(redis_settings);
                 let client = match &settings.tls {
                     Some(tls) => Client::build_with_tls(info.clone(), tls.certificates.clone()),
                     None => Client::open(info.clone()),
                 }
                 .map_err(invalid)?;
-                let config = ConnectionManagerConfig::new()
+                let mut config = ConnectionManagerConfig::new()
                     .set_connection_timeout(Some(settings.connect_timeout))
                     .set_response_timeout(Some(settings.command_timeout))
                     .set_number_of_retries(settings.max_retries)
                     .set_min_delay(MIN_RECONNECT_DELAY)
                     .set_max_delay(MAX_RECONNECT_DELAY);
+                if tracked {
+                    config = config.set_push_sender(tracking.push_sender());
+                }
                 let conn = ConnectionManager::new_lazy_with_config(client, config)
                     .map_err(|e| CacheError::Redis(describe(&e, &credentials)))?;
-                Conn::Single { conn, address: address_of(info) }
+                Conn::Single { conn, address: address_of(&info) }
             }
             Topology::Cluster(nodes) => {
                 let mut builder = ClusterClientBuilder::new(nodes.clone())
                     .retries(settings.max_retries as u32)
                     .min_retry_wait(MIN_RECONNECT_DELAY.as_millis() as u64)
-                    .max_retry_wait(MAX_RECONNECT_DELAY.as_millis() as u64);
+                    .max_retry_wait(MAX_RECONNECT_DELAY.as_millis() as u64)
+                    .use_protocol(protocol);
+                if tracked {
+                    builder = builder.push_sender(tracking.push_sender());
+                }
                 if let Some(user) = settings.redis.username() {
                     builder = builder.username(user);
                 }
@@ -101,16 +119,26 @@ impl Warm {
                     .set_connection_timeout(settings.connect_timeout)
                     .set_response_timeout(settings.command_timeout);
                 let client = builder.build().map_err(invalid)?;
-                let link = ClusterLink::new(client, config, settings.command_timeout);
+                let link =
+                    ClusterLink::new(client, config, settings.command_timeout, tracking.clone());
                 Conn::Cluster(Arc::new(link))
             }
         };
-        Ok(Warm {
-            conn,
-            prefix: format!("{}{}", settings.key_prefix, WARM_KEY_INFIX),
-            command_timeout: settings.command_timeout,
-            credentials,
-        })
+        Ok(Warm { conn, prefix, command_timeout: settings.command_timeout, credentials, tracking })
+    }
+
+    /// Tracking was lost and a try to enable it again failed.
+    pub fn tracking_retry_due(&self) -> bool {
+        self.tracking.retry_due()
+    }
+
+    /// The coherence in force: `tracking`, unless the server refused it.
+    pub fn coherence(&self) -> Coherence {
+        if self.tracking.in_force() {
+            Coherence::Tracking
+        } else {
+            Coherence::Ttl
+        }
     }
 
     pub fn key(&self, key: &str) -> String {

@@ -6,25 +6,22 @@ use std::time::{Duration, Instant};
 use futures_util::future::join_all;
 use redis::aio::ConnectionManager;
 use redis::cluster_async::ClusterConnection;
+use redis::cluster_routing::{MultipleNodeRoutingInfo, ResponsePolicy, RoutingInfo};
 use redis::Value;
 
 use super::cluster::slot_groups;
+use super::tracking::Enabled;
 use super::{Command, Conn, Warm};
 use crate::error::Result;
 
 /// Commands ready to send: one pipeline to one server, or separate commands the cluster
 /// client routes by slot (a pipeline there must stay within one slot).
 pub enum Outgoing {
-    /// `replies`: how many of the pipeline's replies belong to each command.
-    Pipeline {
-        conn: ConnectionManager,
-        pipe: redis::Pipeline,
-        replies: Vec<usize>,
-    },
-    Routed {
-        conn: ClusterConnection,
-        commands: Vec<Routed>,
-    },
+    /// `replies`: how many of the pipeline's replies belong to each command. `tracking`:
+    /// the pipeline starts with the two commands that enable tracking.
+    Pipeline { conn: ConnectionManager, pipe: redis::Pipeline, replies: Vec<usize>, tracking: bool },
+    /// `tracking`: enable tracking on every node before sending.
+    Routed { conn: ClusterConnection, commands: Vec<Routed>, tracking: bool },
 }
 
 /// One command on a cluster.
@@ -43,15 +40,22 @@ impl Warm {
     /// `commands` ready to send. Points are serialised here, in place, so `json_len` then
     /// reads the written JSON.
     pub fn prepare<'a>(&self, commands: impl Iterator<Item = &'a mut Command>) -> Outgoing {
+        let tracking = self.tracking.claim();
         match &self.conn {
             Conn::Cluster(link) => Outgoing::Routed {
                 conn: link.connection(),
                 commands: commands.map(|c| self.routed(c)).collect(),
+                tracking,
             },
             Conn::Single { conn, .. } => {
                 // An error reply then answers only its own command.
                 let mut pipe = redis::pipe();
                 pipe.ignore_errors();
+                if tracking {
+                    for cmd in self.tracking.commands() {
+                        pipe.add_command(cmd);
+                    }
+                }
                 let mut replies = Vec::new();
                 for command in commands {
                     match command {
@@ -68,7 +72,7 @@ impl Warm {
                         }
                     }
                 }
-                Outgoing::Pipeline { conn: conn.clone(), pipe, replies }
+                Outgoing::Pipeline { conn: conn.clone(), pipe, replies, tracking }
             }
         }
     }
@@ -125,11 +129,30 @@ impl Warm {
     pub async fn send(&self, outgoing: Outgoing, deadline: Instant) -> Vec<Result<Vec<Value>>> {
         let remaining = deadline.saturating_duration_since(Instant::now());
         match outgoing {
-            Outgoing::Pipeline { mut conn, pipe, replies } => {
+            Outgoing::Pipeline { mut conn, pipe, replies, tracking } => {
                 let sent = match remaining.is_zero() {
-                    true => Err(self.timeout()),
+                    true => Err(None),
                     false => {
-                        self.run_within(remaining, pipe.query_async::<Vec<Value>>(&mut conn)).await
+                        let sent = pipe.query_async::<Vec<Value>>(&mut conn);
+                        tokio::time::timeout(remaining, sent)
+                            .await
+                            .map_err(|_| None)
+                            .and_then(|sent| sent.map_err(Some))
+                    }
+                };
+                let sent = match sent {
+                    Ok(mut values) if tracking => {
+                        let rest = values.split_off(values.len().min(2));
+                        self.tracking.enabled(Enabled::from_replies(values), &self.credentials);
+                        Ok(rest)
+                    }
+                    Ok(values) => Ok(values),
+                    Err(e) => {
+                        if tracking {
+                            let outcome = e.clone().map_or(Enabled::Failed, Enabled::from_error);
+                            self.tracking.enabled(outcome, &self.credentials);
+                        }
+                        Err(e.map_or_else(|| self.timeout(), |e| self.failed(&e)))
                     }
                 };
                 match sent {
@@ -140,13 +163,36 @@ impl Warm {
                     Err(e) => replies.iter().map(|_| Err(e.clone())).collect(),
                 }
             }
-            Outgoing::Routed { conn, commands } => {
+            Outgoing::Routed { conn, commands, tracking } => {
+                if tracking {
+                    self.enable_on_every_node(&conn, remaining).await;
+                }
                 join_all(
                     commands.into_iter().map(|command| self.send_routed(&conn, command, remaining)),
                 )
                 .await
             }
         }
+    }
+
+    /// Tracking is per connection, so every node, replicas included: a replica that takes
+    /// over after a failover already tracks.
+    async fn enable_on_every_node(&self, conn: &ClusterConnection, limit: Duration) {
+        let route = RoutingInfo::MultiNode((
+            MultipleNodeRoutingInfo::AllNodes,
+            Some(ResponsePolicy::AllSucceeded),
+        ));
+        for cmd in self.tracking.commands() {
+            let mut conn = conn.clone();
+            let outcome =
+                match tokio::time::timeout(limit, conn.route_command(cmd, route.clone())).await {
+                    Ok(Ok(_)) => continue,
+                    Ok(Err(e)) => Enabled::from_node_error(e),
+                    Err(_) => Enabled::Failed,
+                };
+            return self.tracking.enabled(outcome, &self.credentials);
+        }
+        self.tracking.enabled(Enabled::On, &self.credentials);
     }
 
     /// One command on a cluster; each part has its own time limit, so a slot whose master
