@@ -3,6 +3,7 @@
 // A master of a 3-master, 3-replica cluster dies; its replica takes over, and the cache
 // recovers by itself: the client learns the new slot map and every key is readable again.
 
+const Redis = require('ioredis')
 const { StreamCache } = require('..')
 const { startLocalCluster, redisCli } = require('../scripts/local-redis')
 const { quotes, settleEvents, sleep, uniquePrefix } = require('./helpers')
@@ -18,14 +19,14 @@ const replOffset = (port, field) => Number(new RegExp(`${field}:(\\d+)`).exec(re
 test('killing a master that has a replica: the cache recovers after failover', async () => {
   const commandTimeout = 1000
   const events = []
-  const cache = new StreamCache({
-    redis: { cluster: { nodes: cluster.nodes }, keyPrefix: uniquePrefix(), commandTimeout, connectTimeout: 500 },
-    maxHotCacheSize: 0,
-    onMetric: (e) => events.push(e),
-  })
+  const redis = { cluster: { nodes: cluster.nodes }, keyPrefix: uniquePrefix(), commandTimeout, connectTimeout: 500 }
+  const cache = new StreamCache({ redis, maxHotCacheSize: 0, onMetric: (e) => events.push(e) })
+  // A second instance holding hot copies (coherence: "tracking"), for the no-gap rule.
+  const watcher = new StreamCache({ redis, hotCacheTTL: 600_000 })
   try {
     const keys = Array.from({ length: 200 }, (_, i) => `SYM${i}`)
     for (const key of keys) await cache.setData(key, quotes(key, 2))
+    for (const key of keys.slice(0, 30)) expect((await watcher.getData(key))[0].s).toBe(key)
     const before = await cache.getHealthStatus()
     const masters = before.nodes.filter((n) => n.role === 'master')
     expect(before.status).toBe('healthy')
@@ -74,7 +75,31 @@ test('killing a master that has a replica: the cache recovers after failover', a
     expect(await cache.clearAll()).toEqual({ deleted: 201, preserved: 0 })
     await settleEvents()
     expect(events.map((e) => e.metricName)).toEqual(['cache_set_success', 'cache_get_success'])
+
+    // Foreign writes after the failover, some on the promoted replica: the watcher's copies
+    // from before the kill are never served once it is connected again.
+    const writer = new Redis.Cluster([{ host: '127.0.0.1', port: replica }])
+    try {
+      for (const key of keys.slice(0, 30)) {
+        await writer.setex(`${redis.keyPrefix}stream_cache_warm${key}`, 300, JSON.stringify([{ s: key, p: 999, v: 1, t: 1 }]))
+      }
+    } finally {
+      writer.disconnect()
+    }
+    const deadline = Date.now() + 10_000
+    const stale = async () => {
+      const left = []
+      for (const key of keys.slice(0, 30)) if ((await watcher.getData(key))?.[0]?.p !== 999) left.push(key)
+      return left
+    }
+    let left = await stale()
+    while (left.length > 0 && Date.now() < deadline) {
+      await sleep(50)
+      left = await stale()
+    }
+    expect(left).toEqual([])
   } finally {
     await cache.destroy()
+    await watcher.destroy()
   }
 })

@@ -4,13 +4,13 @@
 // same Redis, same run. Every measurement is its own process (bench/worker.js); rows
 // alternate baseline and native so drift on a noisy machine hits both alike.
 //
-//   npm run bench                  full run (about 6 minutes on 2 cores)
+//   npm run bench                  full run (about 9 minutes on 2 cores)
 //   npm run bench -- --quick       one short repetition per row, to check the harness (CI);
 //                                  writes quick.json / quick.svg, not the committed results
 //   REDIS_URL=redis://host:6379    use that server instead of starting one
 //   BENCH_REPS=5 BENCH_SECONDS=1   repetitions per row and seconds per measurement
 
-const { spawnSync, execFileSync } = require('node:child_process')
+const { spawn, spawnSync, execFileSync } = require('node:child_process')
 const fs = require('node:fs')
 const os = require('node:os')
 const path = require('node:path')
@@ -52,6 +52,31 @@ function measure(spec, nodeArgs = []) {
   }
   if (result.nulls > 0) throw new Error(`${spec.impl} ${spec.op}: ${result.nulls} reads found nothing`)
   return result
+}
+
+// Like measure, for several workers at once (the write-heavy pair).
+function measureTogether(specs) {
+  return Promise.all(
+    specs.map(
+      (spec) =>
+        new Promise((resolve, reject) => {
+          const child = spawn(process.execPath, [path.join(__dirname, 'worker.js'), JSON.stringify(spec)])
+          let out = ''
+          let err = ''
+          child.stdout.on('data', (d) => (out += d))
+          child.stderr.on('data', (d) => (err += d))
+          child.on('close', (code) =>
+            code === 0 ? resolve(JSON.parse(out.trim().split('\n').pop())) : reject(new Error(`worker failed: ${err}`)),
+          )
+        }),
+    ),
+  )
+}
+
+function measureLag(spec) {
+  const run = spawnSync(process.execPath, [path.join(__dirname, 'lag.js'), JSON.stringify(spec)], { encoding: 'utf8' })
+  if (run.status !== 0) throw new Error(`lag run failed for ${JSON.stringify(spec)}:\n${run.stderr}`)
+  return JSON.parse(run.stdout.trim().split('\n').pop())
 }
 
 const median = (xs) => {
@@ -119,11 +144,14 @@ async function main() {
     const rows = []
     for (const { op, label, target } of OPERATIONS) {
       for (const inFlight of IN_FLIGHT) {
-        const runs = { baseline: [], native: [], nativeQuiet: [] }
+        const runs = { baseline: [], native: [], nativeQuiet: [], nativeTtl: [] }
         for (let rep = 0; rep < REPS; rep++) {
           const order = rep % 2 ? ['native', 'baseline'] : ['baseline', 'native']
           for (const impl of order) runs[impl].push(measure({ ...base, impl, op, inFlight, metrics: true }))
-          if (inFlight === 64) runs.nativeQuiet.push(measure({ ...base, impl: 'native', op, inFlight, metrics: false }))
+          if (inFlight === 64) {
+            runs.nativeQuiet.push(measure({ ...base, impl: 'native', op, inFlight, metrics: false }))
+            runs.nativeTtl.push(measure({ ...base, impl: 'native', op, inFlight, metrics: true, coherence: 'ttl' }))
+          }
         }
         const pairs = runs.native.map((r, i) => r.opsPerSec / runs.baseline[i].opsPerSec)
         const row = {
@@ -140,11 +168,38 @@ async function main() {
         if (runs.nativeQuiet.length > 0) {
           row.nativeWithoutMetrics = summarise(runs.nativeQuiet)
           row.metricsCost = 1 - row.native.opsPerSec / row.nativeWithoutMetrics.opsPerSec
+          row.nativeTtl = summarise(runs.nativeTtl)
+          row.trackingCost = 1 - row.native.opsPerSec / row.nativeTtl.opsPerSec
         }
         rows.push(row)
         log(`   ${label} @${inFlight}: native ${fmt(row.native.opsPerSec)}/s, baseline ${fmt(row.baseline.opsPerSec)}/s, ×${row.ratio.toFixed(2)}`)
       }
     }
+
+    log('== coherence: one writer and one reader process, 64 in flight each, on the same 800 keys')
+    const writeHeavy = {}
+    for (const coherence of ['tracking', 'ttl']) {
+      const pairs = []
+      for (let rep = 0; rep < REPS; rep++) {
+        const common = { ...base, impl: 'native', inFlight: 64, metrics: true, coherence }
+        pairs.push(await measureTogether([{ ...common, op: 'set' }, { ...common, op: 'readWritten' }]))
+      }
+      writeHeavy[coherence] = {
+        writer: summarise(pairs.map(([writer]) => writer)),
+        reader: summarise(pairs.map(([, reader]) => reader)),
+        readerLayers: pairs.at(-1)[1].layers,
+        readerInvalidations: pairs.at(-1)[1].invalidations,
+      }
+      log(`   ${coherence}: writer ${fmt(writeHeavy[coherence].writer.opsPerSec)}/s, reader ${fmt(writeHeavy[coherence].reader.opsPerSec)}/s`)
+    }
+
+    log('== invalidation lag: a foreign SETEX acknowledged → getData on another instance returns it')
+    const lag = {
+      tracking: measureLag({ redisUrl, coherence: 'tracking', hotCacheTTL: 5000, samples: quick ? 200 : 2000 }),
+      ttl: measureLag({ redisUrl, coherence: 'ttl', hotCacheTTL: 1000, samples: quick ? 4 : 40 }),
+    }
+    log(`   tracking: p50 ${ms(lag.tracking.p50)}, p99 ${ms(lag.tracking.p99)}, max ${ms(lag.tracking.max)}`)
+    log(`   ttl (hotCacheTTL 1000 ms): p50 ${ms(lag.ttl.p50)}, p99 ${ms(lag.ttl.p99)}, max ${ms(lag.ttl.max)}`)
 
     log(`== redis-benchmark, ${valueBytes}-byte values`)
     const ceiling = { get: redisBenchmark(port, 'get', valueBytes), set: redisBenchmark(port, 'set', valueBytes) }
@@ -166,6 +221,8 @@ async function main() {
       redis: redisVersion,
       settings: { reps: REPS, seconds: SECONDS, warmupSeconds: WARMUP, valueBytes, quick },
       rows,
+      writeHeavy,
+      lag,
       ceiling,
       memory,
     }
@@ -186,7 +243,7 @@ function gitCommit() {
   }
 }
 
-function printReport({ rows, ceiling, memory, settings }, files) {
+function printReport({ rows, writeHeavy, lag, ceiling, memory, settings }, files) {
   const line = (cells) => `| ${cells.join(' | ')} |`
   const out = [
     '',
@@ -210,6 +267,40 @@ function printReport({ rows, ceiling, memory, settings }, files) {
       ]),
     )
   }
+  out.push(
+    '',
+    'coherence "tracking" (default) against "ttl", native, 64 in flight:',
+    '',
+    line(['operation', 'tracking ops/s (range)', 'ttl ops/s (range)', 'tracking cost']),
+    line(Array(4).fill('---')),
+  )
+  for (const r of rows.filter((r) => r.nativeTtl)) {
+    out.push(
+      line([
+        r.label,
+        `${fmt(r.native.opsPerSec)} (${fmt(r.native.min)}–${fmt(r.native.max)})`,
+        `${fmt(r.nativeTtl.opsPerSec)} (${fmt(r.nativeTtl.min)}–${fmt(r.nativeTtl.max)})`,
+        `${(r.trackingCost * 100).toFixed(1)}%${r.trackingCost <= 0.1 ? ' ✓' : ' ✗'}`,
+      ]),
+    )
+  }
+  for (const mode of ['tracking', 'ttl']) {
+    const { writer, reader, readerLayers, readerInvalidations } = writeHeavy[mode]
+    out.push(
+      line([
+        `write-heavy pair, ${mode}: writer setData / reader getData`,
+        `${fmt(writer.opsPerSec)} / ${fmt(reader.opsPerSec)}`,
+        `reader: hot ${readerLayers.hot}, warm ${readerLayers.warm}, invalidations ${readerInvalidations}`,
+        '',
+      ]),
+    )
+  }
+  out.push(
+    '',
+    `invalidation lag (foreign SETEX acknowledged → getData returns the new value), ${lag.tracking.samples} samples:`,
+    `  tracking: p50 ${ms(lag.tracking.p50)}, p99 ${ms(lag.tracking.p99)}${lag.tracking.p99 <= 5 ? ' ✓' : ' ✗'} (goal ≤ 5 ms), max ${ms(lag.tracking.max)}`,
+    `  ttl, hotCacheTTL 1000 ms (${lag.ttl.samples} samples): p50 ${ms(lag.ttl.p50)}, p99 ${ms(lag.ttl.p99)}, max ${ms(lag.ttl.max)}; scales with hotCacheTTL`,
+  )
   out.push(
     '',
     `ceiling: ${ceiling.get.command} → GET ${fmt(ceiling.get.opsPerSec)}/s, SET ${fmt(ceiling.set.opsPerSec)}/s`,

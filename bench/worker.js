@@ -30,7 +30,7 @@ function createCache() {
     return new BaselineStreamCache(bus, { redisUrl: spec.redisUrl, ...w.CACHE_OPTIONS })
   }
   const onMetric = spec.metrics ? (event) => bus.emit(METRIC_EVENT, event) : undefined
-  return new StreamCache({ redis: { url: spec.redisUrl }, ...w.CACHE_OPTIONS, onMetric })
+  return new StreamCache({ redis: { url: spec.redisUrl }, ...w.CACHE_OPTIONS, coherence: spec.coherence, onMetric })
 }
 
 const quoteSets = Array.from({ length: 16 }, (_, i) => w.rawQuotes(`SET${i}`, i))
@@ -46,6 +46,8 @@ const OPERATIONS = {
   set: (cache, n) => cache.setData(setKeys[n % setKeys.length], quoteSets[n & 15]).then(() => 1),
   warmGet: (cache, n) => cache.getData(warmKeys[n % warmKeys.length]).then(check),
   hotGet: (cache, n) => cache.getData(hotKeys[n % hotKeys.length]).then(check),
+  // The reader of the write-heavy pair: reads the keys another process keeps writing.
+  readWritten: (cache, n) => cache.getData(setKeys[n % setKeys.length]).then(check),
   since: (cache, n) => cache.getDataSince(hotKeys[n % hotKeys.length], w.SINCE).then(check),
   batch: (cache, n) =>
     cache.getBatchData(batches[n % batches.length]).then((result) => {
@@ -115,6 +117,7 @@ async function runPhase(cache, { seconds, maxOps }) {
 async function main() {
   const cache = createCache()
   for (let i = 0; i < hotKeys.length; i++) await cache.setData(hotKeys[i], quoteSets[i & 15], 'hot')
+  if (spec.op === 'readWritten') for (const key of setKeys) await cache.setData(key, quoteSets[0], 'warm')
   await runPhase(cache, { seconds: spec.warmupSeconds, maxOps: Infinity })
   global.gc?.()
   const before = process.memoryUsage()
@@ -123,7 +126,10 @@ async function main() {
   global.gc?.()
   const after = process.memoryUsage()
   result.memory = { rssBefore: before.rss, rssAfter: after.rss, heapBefore: before.heapUsed, heapAfter: after.heapUsed }
-  if (spec.impl === 'native') result.dropped = cache.stats().droppedMetrics
+  if (spec.impl === 'native') {
+    result.dropped = cache.stats().droppedMetrics
+    result.invalidations = cache.stats().invalidationsReceived
+  }
   await cache.destroy()
   process.stdout.write(`${JSON.stringify(result)}\n`)
   process.exit(0)

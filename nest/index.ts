@@ -95,13 +95,15 @@ export class StreamCacheService implements IStreamCache, OnModuleDestroy, OnAppl
       onMetric: (event: MetricEvent) => {
         if (event.metricType === 'cache' && event.tags.errorMessage) {
           this.logger.warn(`${event.tags.operation} failed: ${event.tags.errorMessage}`)
+        } else if (event.metricName === 'coherence_fallback') {
+          this.logger.warn(`Redis refused CLIENT TRACKING, hot entries may lag Redis by up to hotCacheTTL: ${event.tags.reason}`)
         }
         eventBus.emit(metricEventName, event)
       },
     })
     this.logger.log(
       `StreamCache ready (hotCacheTTL=${options.hotCacheTTL ?? 5000}ms, warmCacheTTL=${options.warmCacheTTL ?? 300}s, ` +
-        `maxHotCacheSize=${options.maxHotCacheSize ?? 1000})`,
+        `maxHotCacheSize=${options.maxHotCacheSize ?? 1000}, coherence=${options.coherence ?? 'tracking'})`,
     )
   }
 
