@@ -95,7 +95,7 @@ export class StreamCacheService implements IStreamCache, OnModuleDestroy, OnAppl
       onMetric: (event: MetricEvent) => {
         if (event.metricType === 'cache' && event.tags.errorMessage) {
           this.logger.warn(`${event.tags.operation} failed: ${event.tags.errorMessage}`)
-        } else if (event.metricName === 'coherence_fallback') {
+        } else if (event.metricType === 'system' && event.metricName === 'coherence_fallback') {
           this.logger.warn(`Redis refused CLIENT TRACKING, hot entries may lag Redis by up to hotCacheTTL: ${event.tags.reason}`)
         }
         eventBus.emit(metricEventName, event)
