@@ -139,3 +139,67 @@ describe('a user without CLIENT TRACKING', () => {
     expect(events.filter((e) => e.metricName.endsWith('_failed'))).toEqual([])
   })
 })
+
+// A proxy that forwards everything but refuses HELLO the way Redis 5 did: a RESP2-only
+// server, as far as the client can tell. (Redis itself always knows HELLO.)
+function resp2OnlyProxy(upstreamPort) {
+  const net = require('node:net')
+  // The length of the first command in `buf` when it is complete, else 0.
+  const firstCommand = (buf) => {
+    const lineEnd = (at) => buf.indexOf('\r\n', at)
+    let end = lineEnd(0)
+    if (buf[0] !== 0x2a || end < 0) return 0
+    const count = Number(buf.subarray(1, end))
+    let at = end + 2
+    for (let i = 0; i < count; i++) {
+      end = lineEnd(at)
+      if (end < 0) return 0
+      at = end + 2 + Number(buf.subarray(at + 1, end)) + 2
+      if (at > buf.length) return 0
+    }
+    return at
+  }
+  const server = net.createServer((client) => {
+    const upstream = net.connect(upstreamPort, '127.0.0.1')
+    let head = Buffer.alloc(0)
+    let piping = false
+    upstream.pipe(client)
+    client.on('data', (chunk) => {
+      if (piping) return upstream.write(chunk)
+      head = Buffer.concat([head, chunk])
+      const n = firstCommand(head)
+      if (n === 0) return
+      piping = true
+      if (/^\*\d+\r\n\$5\r\nhello\r\n/i.test(head.subarray(0, n).toString())) {
+        client.write('-ERR unknown command `HELLO`, with args beginning with: `3`, \r\n')
+        head = head.subarray(n)
+      }
+      if (head.length > 0) upstream.write(head)
+    })
+    client.on('error', () => upstream.destroy())
+    upstream.on('error', () => client.destroy())
+    client.on('close', () => upstream.destroy())
+  })
+  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(server)))
+}
+
+test('a server that cannot speak RESP3: the cache reconnects over RESP2 and works in ttl mode', async () => {
+  const proxy = await resp2OnlyProxy(server.port)
+  try {
+    const { cache, events } = open({ url: `redis://127.0.0.1:${proxy.address().port}` })
+    await cache.setData('R', quotes('R', 1), 'warm')
+    expect(price(await cache.getData('R'))).toBe(100)
+    expect(await admin.get(warmKey('R'))).toContain('"s":"R"')
+    const health = await cache.getHealthStatus()
+    expect(health).toMatchObject({ status: 'healthy', coherence: 'ttl' })
+    await sleep(20)
+    expect(events.filter((e) => e.metricName === 'coherence_fallback')).toEqual([
+      expect.objectContaining({ tags: { component: 'StreamCache', reason: expect.stringMatching(/resp3|HELLO/i) } }),
+    ])
+    expect(events.filter((e) => e.metricName.endsWith('_failed') && e.tags.layer !== 'miss')).toEqual([])
+  } finally {
+    await Promise.all(caches.map((c) => c.destroy()))
+    caches = []
+    proxy.close()
+  }
+})

@@ -78,7 +78,11 @@ async fn run(batcher: Arc<Batcher>, warm: Warm, outbox: Arc<Outbox>) {
             let Some(oldest) = jobs.first() else { break };
             let deadline = oldest.deadline;
             let outgoing = warm.prepare(jobs.iter_mut().map(|job| &mut job.command));
-            let replies = warm.send(outgoing, deadline).await;
+            let mut replies = warm.send(outgoing, deadline).await;
+            if warm.take_resend() {
+                let outgoing = warm.prepare(jobs.iter_mut().map(|job| &mut job.command));
+                replies = warm.send(outgoing, deadline).await;
+            }
             finish(jobs, replies, &warm, &outbox);
         }
     }

@@ -132,12 +132,12 @@ impl Warm {
 
     async fn ttls(&self, keys: &[Vec<u8>]) -> Result<Vec<i64>> {
         match &self.conn {
-            Conn::Single { conn, .. } => {
+            Conn::Single { link, .. } => {
                 let mut pipe = redis::pipe();
                 for key in keys {
                     pipe.cmd("TTL").arg(key);
                 }
-                self.run(pipe.query_async(&mut conn.clone())).await
+                self.run(pipe.query_async(&mut link.connection())).await
             }
             Conn::Cluster(_) => {
                 let ttls = join_all(

@@ -11,22 +11,23 @@ mod cluster;
 mod command;
 mod health;
 mod pipeline;
+mod single;
 mod tracking;
 
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::cluster::ClusterClientBuilder;
 use redis::cluster::ClusterConfig;
 use redis::cluster_routing::{RoutingInfo, SingleNodeRoutingInfo};
-use redis::{Client, ConnectionAddr, ConnectionInfo, ProtocolVersion, RedisError, TlsMode, Value};
+use redis::{ConnectionAddr, ConnectionInfo, ProtocolVersion, RedisError, TlsMode, Value};
 
 pub use self::clear::Cleared;
 use self::cluster::{stale_view, ClusterLink, ClusterNode};
 pub use self::command::{text, texts, Body, Command};
 pub use self::health::Health;
+use self::single::SingleLink;
 pub use self::tracking::{Report, Sink, Tracking};
 use crate::config::{Coherence, Settings, Topology};
 use crate::error::{describe, CacheError, Credentials, Result};
@@ -42,7 +43,7 @@ const MAX_RECONNECT_DELAY: Duration = Duration::from_millis(500);
 enum Conn {
     /// `address`: `host:port`, for health reports.
     Single {
-        conn: ConnectionManager,
+        link: Arc<SingleLink>,
         address: String,
     },
     Cluster(Arc<ClusterLink>),
@@ -76,25 +77,9 @@ impl Warm {
         };
         let conn = match &settings.topology {
             Topology::Single(info) => {
-                let redis_settings = info.redis_settings().clone().set_protocol(protocol);
-                let info = info.clone().set_redis_settings(redis_settings);
-                let client = match &settings.tls {
-                    Some(tls) => Client::build_with_tls(info.clone(), tls.certificates.clone()),
-                    None => Client::open(info.clone()),
-                }
-                .map_err(invalid)?;
-                let mut config = ConnectionManagerConfig::new()
-                    .set_connection_timeout(Some(settings.connect_timeout))
-                    .set_response_timeout(Some(settings.command_timeout))
-                    .set_number_of_retries(settings.max_retries)
-                    .set_min_delay(MIN_RECONNECT_DELAY)
-                    .set_max_delay(MAX_RECONNECT_DELAY);
-                if tracked {
-                    config = config.set_push_sender(tracking.push_sender());
-                }
-                let conn = ConnectionManager::new_lazy_with_config(client, config)
-                    .map_err(|e| CacheError::Redis(describe(&e, &credentials)))?;
-                Conn::Single { conn, address: address_of(&info) }
+                let link = SingleLink::new(info.clone(), settings, tracked.then_some(&tracking))
+                    .map_err(invalid)?;
+                Conn::Single { link: Arc::new(link), address: address_of(info) }
             }
             Topology::Cluster(nodes) => {
                 let mut builder = ClusterClientBuilder::new(nodes.clone())
@@ -170,7 +155,10 @@ impl Warm {
     {
         let (result, stale) = match tokio::time::timeout(limit, fut).await {
             Ok(Ok(v)) => (Ok(v), false),
-            Ok(Err(e)) => (Err(self.failed(&e)), stale_view(&e)),
+            Ok(Err(e)) => {
+                self.notice(&e);
+                (Err(self.failed(&e)), stale_view(&e))
+            }
             Err(_) => (Err(self.timeout()), true),
         };
         if let (true, Conn::Cluster(link)) = (stale, &self.conn) {
@@ -179,10 +167,31 @@ impl Warm {
         result
     }
 
+    /// A server that cannot speak RESP3: from now on RESP2, in ttl mode.
+    fn notice(&self, e: &RedisError) {
+        if e.kind() != redis::ErrorKind::RESP3NotSupported {
+            return;
+        }
+        if let Conn::Single { link, .. } = &self.conn {
+            if link.downgrade() {
+                self.tracking.refused(e.clone(), &self.credentials);
+            }
+        }
+    }
+
+    /// Whether the last burst failed only because the server cannot speak RESP3, and the
+    /// connection has been remade over RESP2 since: then it is worth sending again.
+    pub fn take_resend(&self) -> bool {
+        match &self.conn {
+            Conn::Single { link, .. } => link.take_resend(),
+            Conn::Cluster(_) => false,
+        }
+    }
+
     /// One command, routed by its key on a cluster.
     async fn query<T: redis::FromRedisValue>(&self, cmd: redis::Cmd) -> Result<T> {
         match &self.conn {
-            Conn::Single { conn, .. } => self.run(cmd.query_async(&mut conn.clone())).await,
+            Conn::Single { link, .. } => self.run(cmd.query_async(&mut link.connection())).await,
             Conn::Cluster(link) => self.run(cmd.query_async(&mut link.connection())).await,
         }
     }

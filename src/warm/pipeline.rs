@@ -47,7 +47,7 @@ impl Warm {
                 commands: commands.map(|c| self.routed(c)).collect(),
                 tracking,
             },
-            Conn::Single { conn, .. } => {
+            Conn::Single { link, .. } => {
                 // An error reply then answers only its own command.
                 let mut pipe = redis::pipe();
                 pipe.ignore_errors();
@@ -72,7 +72,7 @@ impl Warm {
                         }
                     }
                 }
-                Outgoing::Pipeline { conn: conn.clone(), pipe, replies, tracking }
+                Outgoing::Pipeline { conn: link.connection(), pipe, replies, tracking }
             }
         }
     }
@@ -148,6 +148,9 @@ impl Warm {
                     }
                     Ok(values) => Ok(values),
                     Err(e) => {
+                        if let Some(e) = &e {
+                            self.notice(e);
+                        }
                         if tracking {
                             let outcome = e.clone().map_or(Enabled::Failed, Enabled::from_error);
                             self.tracking.enabled(outcome, &self.credentials);

@@ -115,6 +115,13 @@ impl Tracking {
         [off, on]
     }
 
+    /// Tracking will never work with this server: ttl mode from now on, said once.
+    pub(super) fn refused(&self, e: RedisError, credentials: &Credentials) {
+        if self.state.swap(OFF, Ordering::AcqRel) != OFF {
+            (self.sink)(Report::Fallback(describe(&e, credentials)));
+        }
+    }
+
     /// What became of [`Tracking::commands`].
     pub(super) fn enabled(&self, outcome: Enabled, credentials: &Credentials) {
         match outcome {
@@ -134,11 +141,7 @@ impl Tracking {
                     Ordering::Acquire,
                 );
             }
-            Enabled::Refused(e) => {
-                if self.state.swap(OFF, Ordering::AcqRel) != OFF {
-                    (self.sink)(Report::Fallback(describe(&e, credentials)));
-                }
-            }
+            Enabled::Refused(e) => self.refused(e, credentials),
         }
     }
 }
