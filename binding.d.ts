@@ -16,16 +16,13 @@ export declare class NativeStreamCache {
   get(id: number, key: unknown): void
   /** `get` after checking `since`, for `getDataSince`. */
   getSince(id: number, key: unknown, since: unknown): void
-  /**
-   * `false` when there was no data; otherwise a write for `id` started, and the result
-   * is `true`, or the evicted keys when the value entered the hot tier.
-   */
-  set(id: number, key: unknown, data: unknown, json: string, priority: unknown): boolean | Array<string>
+  /** `false` when there was no data; otherwise a write for `id` started (see `to_js`). */
+  set(id: number, key: unknown, data: unknown, json: string, priority: unknown): boolean | Array<string> | null
   /**
    * `set` for canonical points, handed over as rows of `POINT_STRIDE` (see `wire`) and
    * their symbols; the JSON is written off the JS thread.
    */
-  setPoints(id: number, key: unknown, rows: Float64Array, symbols: Array<string>, priority: unknown): boolean | Array<string>
+  setPoints(id: number, key: unknown, rows: Float64Array, symbols: Array<string>, priority: unknown): boolean | Array<string> | null
   /** Starts the Redis reads of the keys a batch did not find in the JS hot `Map`. */
   batch(id: number, keys: unknown): void
   delete(id: number, key: unknown): void
@@ -36,7 +33,7 @@ export declare class NativeStreamCache {
    * Answers a `Json` row: whether the text JS parsed was a JSON array. Returns the evicted
    * keys when the value entered the hot tier, `false` otherwise.
    */
-  adoptParsed(ticket: number, found: boolean): boolean | Array<string>
+  adoptParsed(ticket: number, found: boolean): boolean | Array<string> | null
   /**
    * Takes what JS did since the last drain (the hot hits it served, for the eviction
    * policy, and what became of the last drain's events), then hands over every queued
@@ -175,6 +172,11 @@ export declare const enum OpKind {
   Evicted = 10,
   /** Precedes `Health`: `a` JSON (string) of `{ nodes, coherence }`. */
   HealthDetail = 11,
+  /**
+   * A series write is stored: resolves with nothing. `b` 1: the hot tier took the merged
+   * series, decoded at offset `a` of [`Drained::points`]; `b` 0: JS drops its copy.
+   */
+  Stored = 12,
 }
 
 /**

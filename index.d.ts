@@ -134,6 +134,19 @@ export interface StreamCacheOptions {
    * Redis by up to `hotCacheTTL`, as in the TypeScript service. README: "Coherence".
    */
   coherence?: 'tracking' | 'ttl'
+  /**
+   * Keys starting with one of these hold a quote series: `setData` merges the new points into
+   * the stored series in Redis, atomically (sorted by `t`, duplicates dropped, pruned to
+   * `max(warmCacheTTL × 1000, hotCacheTTL)` ms behind the latest point). Default `[]`: every
+   * key is replaced, as in the TypeScript service our contract describes. README: "Quote series".
+   */
+  seriesKeyPrefixes?: string[]
+  /**
+   * Between `stream_cache_warm` and the caller's key in the warm key. `""` (default):
+   * `stream:stream_cache_warmAAPL`; `":"`: `stream:stream_cache_warm:AAPL`, the format of the
+   * TS service's later `StreamCacheStandardizedService`.
+   */
+  warmKeySeparator?: '' | ':'
   /** Redis TTL of warm entries, whole seconds. Default 300. */
   warmCacheTTL?: number
   /** Most entries in the hot tier (0 disables it). Default 1000. */

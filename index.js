@@ -492,6 +492,8 @@ class StreamCache {
       return Promise.reject(adopt(err))
     }
     if (stored === false) return Promise.resolve()
+    // A series: the merged value arrives with the completion (OpKind.Stored).
+    if (stored === null) return this.#wait(id, { key })
     // Written to Redis only: the Map must not answer with an older value.
     if (stored === true) this.#hot.delete(key)
     else this.#admit(key, points, stored)
@@ -676,7 +678,13 @@ class StreamCache {
     },
     [OpKind.Failed]: (c, p, id, a, b, points, strings) => {
       c.#finish(id)
-      p.reject(codedError(strings[a], strings[b]))
+      p.reject(codedError(strings[a], strings[b], strings[b] === CODES.INVALID_ARGUMENT ? RangeError : Error))
+    },
+    [OpKind.Stored]: (c, p, id, a, b, points, strings) => {
+      c.#finish(id)
+      if (b === 1) c.#admit(p.key, buildPoints(points, a, strings), [])
+      else c.#hot.delete(p.key)
+      p.resolve()
     },
     // Follows the row that admitted a value; names no pending operation of its own.
     [OpKind.Evicted]: (c, p, id, a, b, points, strings) => c.#hot.delete(strings[a]),

@@ -9,17 +9,18 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use napi::JsString;
+use redis::Value;
 
 use crate::batcher::{Batcher, Job};
-use crate::config::Settings;
+use crate::config::{Coherence, Settings};
 use crate::error::{CacheError, Result};
 use crate::hot::{Generation, HotTier};
 use crate::js::{ClearOptions, Priority};
 use crate::metrics::{Counters, Metric};
-use crate::outbox::{Completion, Found, Outbox, Outcome, Taken};
+use crate::outbox::{Completion, Found, MergeResult, Merged, Outbox, Outcome, Taken};
 use crate::points::{self, utf16_len, Decoded, Encoded};
 use crate::tasks::Tasks;
-use crate::warm::{self, Body, Command, Sink, Warm};
+use crate::warm::{self, refused_size, Body, Command, Merge, Sink, Warm};
 use crate::wire::{Drained, OpKind, Rows, OP_STRIDE};
 
 /// The TS service's admission rule for `priority: "auto"` (compat).
@@ -34,6 +35,8 @@ pub enum Stored {
     Warm,
     /// Admitted to the hot tier too; JS adds it to its `Map` and drops these evicted keys.
     Hot(Vec<String>),
+    /// A series write: the hot tier learns the merged series when it completes.
+    Later,
 }
 
 /// How `setData`'s value arrives: the JSON JS wrote, or canonical points to serialise later.
@@ -157,6 +160,10 @@ impl Core {
                 sized(json.into_utf8().and_then(|s| s.into_owned()).map_err(unreadable)?)?
             }
         };
+        if self.settings.series_key_prefixes.iter().any(|prefix| key.starts_with(prefix.as_str())) {
+            self.merge(id, key, body, priority, started);
+            return Ok(Stored::Later);
+        }
         let to_hot = priority == Priority::Hot
             || (priority == Priority::Auto && small && count < AUTO_HOT_MAX_POINTS);
         let stored = match to_hot {
@@ -185,32 +192,77 @@ impl Core {
                         });
                         Outcome::Done
                     }
-                    Err(e) if strict => {
-                        metrics.push(Metric::Failed {
-                            op: "setData",
-                            critical: true,
-                            message: e.to_string(),
-                        });
-                        // compat: the TS service's message; the code tells Redis from timeout.
-                        Outcome::Failed {
-                            code: e.code(),
-                            message: format!("StreamCache setData failed: {e}"),
-                        }
-                    }
-                    Err(e) => {
-                        let message = e.to_string();
-                        metrics.push(Metric::SetWarmFailed {
-                            ms: elapsed_ms(started),
-                            data_size,
-                            message,
-                        });
-                        Outcome::Done
-                    }
+                    Err(e) => write_failed(e, strict, started, data_size, metrics),
                 };
                 Completion { id, outcome }
             }),
         });
         Ok(stored)
+    }
+
+    /// A series write (docs/contract.md, "Series"): Redis merges and answers with the merged
+    /// series, which the hot tier then takes under the usual admission rule.
+    fn merge(&mut self, id: u32, key: String, body: Body, priority: Priority, started: Instant) {
+        let settings = &self.settings;
+        let merge = Merge {
+            ttl_secs: settings.warm_ttl_secs,
+            window_ms: (settings.warm_ttl_secs * 1000).max(settings.hot_ttl.as_millis() as u64),
+            max_bytes: settings.max_value_bytes,
+            now_ms: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0.0, |d| d.as_millis() as f64),
+        };
+        let (strict, limit) = (settings.strict_warm_writes, settings.max_value_bytes);
+        let issued = self.hot.generation();
+        if self.warm.coherence() == Coherence::Tracking {
+            self.hot.expect_own_write(&key);
+        }
+        self.batcher.submit(Job {
+            command: Command::Merge { key: key.clone(), body, merge },
+            deadline: started + settings.command_timeout,
+            finish: Box::new(move |warm, _, replies, metrics| {
+                let reply = replies.and_then(|r| match r.into_iter().next() {
+                    Some(Value::BulkString(bytes)) => Ok(Ok(bytes)),
+                    Some(refused) if refused_size(&refused).is_some() => Ok(Err(refused)),
+                    other => warm.status(other).map(|()| Ok(Vec::new())),
+                });
+                let result = match reply {
+                    Ok(Ok(bytes)) => {
+                        let json = String::from_utf8(bytes).unwrap_or_default();
+                        let data_size = utf16_len(&json);
+                        let value = points::decode(json);
+                        let count = match &value {
+                            Decoded::Points(p) => p.len(),
+                            Decoded::Json(_) => usize::MAX,
+                        };
+                        let to_hot = priority == Priority::Hot
+                            || (priority == Priority::Auto
+                                && data_size < AUTO_HOT_MAX_BYTES
+                                && count < AUTO_HOT_MAX_POINTS as usize);
+                        metrics.push(Metric::Set {
+                            hot: to_hot,
+                            ms: elapsed_ms(started),
+                            data_size,
+                        });
+                        MergeResult::Stored { value, to_hot }
+                    }
+                    Ok(Err(refused)) => {
+                        let bytes = refused_size(&refused).unwrap_or_default();
+                        let e = CacheError::Range(format!(
+                            "the merged series would be {bytes} bytes of JSON, more than \
+                             maxValueBytes ({limit}); nothing was stored"
+                        ));
+                        let message = e.to_string();
+                        metrics.push(Metric::Failed { op: "setData", critical: true, message });
+                        MergeResult::Refused(Box::new(Outcome::failed(&e)))
+                    }
+                    Err(e) => {
+                        MergeResult::Unknown(Box::new(write_failed(e, strict, started, 0, metrics)))
+                    }
+                };
+                Completion { id, outcome: Outcome::Merged(Merged { key, issued, result }) }
+            }),
+        });
     }
 
     /// Starts the Redis reads of the keys a batch did not find in JS's hot `Map`; one
@@ -349,6 +401,79 @@ impl Core {
         }
     }
 
+    /// A series write's rows: the merged series enters the hot tier unless the rule keeps
+    /// it out, or the key changed or was deleted since the write was issued.
+    fn merged_rows(&mut self, id: f64, merged: Merged, out: &mut Rows) {
+        let Merged { key, issued, result } = merged;
+        let (value, to_hot) = match result {
+            MergeResult::Stored { value, to_hot } => (value, to_hot),
+            MergeResult::Refused(outcome) => {
+                self.hot.own_write_ended(&key, Some(false));
+                return self.outcome_rows(id, *outcome, out);
+            }
+            MergeResult::Unknown(outcome) => {
+                self.hot.own_write_ended(&key, None);
+                return self.outcome_rows(id, *outcome, out);
+            }
+        };
+        if let (true, Decoded::Points(p)) = (to_hot, value) {
+            if let Some(evicted) = self.hot.admit(key.clone(), issued, Instant::now()) {
+                let at = points::encode(p, &mut out.points, &mut out.strings);
+                out.op(id, OpKind::Stored, at, 1.0);
+                for key in evicted {
+                    let key = out.string(key);
+                    out.op(id, OpKind::Evicted, key, 0.0);
+                }
+                return;
+            }
+        }
+        self.hot.remove(&key);
+        out.op(id, OpKind::Stored, -1.0, 0.0);
+    }
+
+    fn outcome_rows(&mut self, id: f64, outcome: Outcome, out: &mut Rows) {
+        match outcome {
+            Outcome::Done => out.op(id, OpKind::Done, 0.0, 0.0),
+            Outcome::Merged(merged) => self.merged_rows(id, merged, out),
+            Outcome::Miss => out.op(id, OpKind::Miss, 0.0, 0.0),
+            Outcome::Found(found) => {
+                self.found_rows(id, found, out, (OpKind::Points, OpKind::Json))
+            }
+            Outcome::Batch(items) => {
+                for item in items {
+                    match item {
+                        Some(found) => self.found_rows(
+                            id,
+                            found,
+                            out,
+                            (OpKind::BatchPoints, OpKind::BatchJson),
+                        ),
+                        None => out.op(id, OpKind::BatchJson, -1.0, -1.0),
+                    }
+                }
+                out.op(id, OpKind::BatchEnd, 0.0, 0.0)
+            }
+            Outcome::Cleared(c) => {
+                out.op(id, OpKind::Cleared, c.deleted as f64, c.preserved as f64)
+            }
+            Outcome::Health(health) => {
+                // Rare and small: the details cross as JSON.
+                let detail = serde_json::json!({
+                    "nodes": health.nodes,
+                    "coherence": self.warm.coherence().name(),
+                });
+                let detail = out.string(detail.to_string());
+                out.op(id, OpKind::HealthDetail, detail, 0.0);
+                let error = health.error.map_or(-1.0, |message| out.string(message));
+                out.op(id, OpKind::Health, error, self.hot.len() as f64)
+            }
+            Outcome::Failed { code, message } => {
+                let (message, code) = (out.string(message), out.string(code.to_string()));
+                out.op(id, OpKind::Failed, message, code)
+            }
+        }
+    }
+
     /// Results and up to `max_events` events queued since the last drain, for `index.js`,
     /// and how many operations this completes.
     pub fn drain(&mut self, max_events: usize) -> (Drained, usize) {
@@ -366,7 +491,7 @@ impl Core {
             self.hot.clear();
         }
         for key in changed.keys {
-            if self.hot.remove(&key) {
+            if self.hot.invalidated(&key) {
                 dropped.push(key);
             }
         }
@@ -376,46 +501,7 @@ impl Core {
         let mut out =
             Rows { ops: Vec::with_capacity(done.len() * OP_STRIDE as usize), ..Rows::default() };
         for Completion { id, outcome } in done {
-            let id = id as f64;
-            match outcome {
-                Outcome::Done => out.op(id, OpKind::Done, 0.0, 0.0),
-                Outcome::Miss => out.op(id, OpKind::Miss, 0.0, 0.0),
-                Outcome::Found(found) => {
-                    self.found_rows(id, found, &mut out, (OpKind::Points, OpKind::Json))
-                }
-                Outcome::Batch(items) => {
-                    for item in items {
-                        match item {
-                            Some(found) => self.found_rows(
-                                id,
-                                found,
-                                &mut out,
-                                (OpKind::BatchPoints, OpKind::BatchJson),
-                            ),
-                            None => out.op(id, OpKind::BatchJson, -1.0, -1.0),
-                        }
-                    }
-                    out.op(id, OpKind::BatchEnd, 0.0, 0.0)
-                }
-                Outcome::Cleared(c) => {
-                    out.op(id, OpKind::Cleared, c.deleted as f64, c.preserved as f64)
-                }
-                Outcome::Health(health) => {
-                    // Rare and small: the details cross as JSON.
-                    let detail = serde_json::json!({
-                        "nodes": health.nodes,
-                        "coherence": self.warm.coherence().name(),
-                    });
-                    let detail = out.string(detail.to_string());
-                    out.op(id, OpKind::HealthDetail, detail, 0.0);
-                    let error = health.error.map_or(-1.0, |message| out.string(message));
-                    out.op(id, OpKind::Health, error, self.hot.len() as f64)
-                }
-                Outcome::Failed { code, message } => {
-                    let (message, code) = (out.string(message), out.string(code.to_string()));
-                    out.op(id, OpKind::Failed, message, code)
-                }
-            }
+            self.outcome_rows(id as f64, outcome, &mut out);
         }
         out.events.reserve(queued.len() * crate::wire::EVENT_STRIDE as usize);
         let now = Instant::now();
@@ -450,6 +536,27 @@ impl Core {
         hot.clear();
         drop(outbox.shut());
     }
+}
+
+/// A warm write Redis refused: a rejection with `strictWarmWrites`, else an event.
+fn write_failed(
+    e: CacheError,
+    strict: bool,
+    started: Instant,
+    data_size: usize,
+    metrics: &mut Vec<Metric>,
+) -> Outcome {
+    if strict {
+        metrics.push(Metric::Failed { op: "setData", critical: true, message: e.to_string() });
+        // compat: the TS service's message; the code tells Redis from timeout.
+        return Outcome::Failed {
+            code: e.code(),
+            message: format!("StreamCache setData failed: {e}"),
+        };
+    }
+    let message = e.to_string();
+    metrics.push(Metric::SetWarmFailed { ms: elapsed_ms(started), data_size, message });
+    Outcome::Done
 }
 
 /// Asks the JS thread to drop expired hot entries every `every` (`cleanupInterval`): the

@@ -117,6 +117,10 @@ pub struct Settings {
     pub strict_warm_writes: bool,
     /// `coherence`: how hot entries learn that their warm key changed.
     pub coherence: Coherence,
+    /// `warmKeySeparator`: between `stream_cache_warm` and the caller's key.
+    pub warm_key_separator: &'static str,
+    /// `seriesKeyPrefixes`: keys that start with one of these hold a merged quote series.
+    pub series_key_prefixes: Vec<String>,
     /// Largest JSON `setData` accepts, in UTF-8 bytes; one enormous value must not exhaust memory.
     pub max_value_bytes: usize,
     /// Whether an `onMetric` callback was given; without one no event is even built.
@@ -212,6 +216,16 @@ impl Settings {
                 .integer("maxPendingMetrics", 1.0, 100_000_000.0)?
                 .unwrap_or(10_000.0) as usize,
             strict_warm_writes: o.boolean("strictWarmWrites")?.unwrap_or(false),
+            warm_key_separator: match o.string("warmKeySeparator")?.as_deref() {
+                None | Some("") => "",
+                Some(":") => ":",
+                Some(other) => {
+                    return Err(CacheError::Range(format!(
+                        "options.warmKeySeparator must be \"\" or \":\", got \"{other}\""
+                    )))
+                }
+            },
+            series_key_prefixes: o.strings("seriesKeyPrefixes")?,
             coherence: match o.string("coherence")?.as_deref() {
                 None | Some("tracking") => Coherence::Tracking,
                 Some("ttl") => Coherence::Ttl,
@@ -515,6 +529,26 @@ impl Reader<'_> {
         }
     }
 
+    /// A list of non-empty strings; missing is empty.
+    fn strings(&self, path: &str) -> Result<Vec<String>> {
+        let items = match self.0.get(path)? {
+            Raw::Missing => return Ok(Vec::new()),
+            Raw::List(items) => items,
+            other => return Err(Self::wrong_type(path, "an array of strings", &other)),
+        };
+        items
+            .into_iter()
+            .enumerate()
+            .map(|(i, item)| match item {
+                Raw::Str(s) if !s.is_empty() => Ok(s),
+                Raw::Str(_) => {
+                    Err(CacheError::Range(format!("options.{path}[{i}] must not be empty")))
+                }
+                other => Err(Self::wrong_type(&format!("{path}[{i}]"), "a string", &other)),
+            })
+            .collect()
+    }
+
     fn boolean(&self, path: &str) -> Result<Option<bool>> {
         match self.0.get(path)? {
             Raw::Missing => Ok(None),
@@ -565,6 +599,8 @@ mod tests {
         assert!(!s.strict_warm_writes);
         assert_eq!(s.max_value_bytes, 8 * 1024 * 1024);
         assert_eq!(s.coherence, Coherence::Tracking);
+        assert_eq!(s.warm_key_separator, "");
+        assert!(s.series_key_prefixes.is_empty());
     }
 
     #[test]
@@ -594,6 +630,10 @@ mod tests {
             ("redis.url", Raw::Str("http://x".into()), true),
             ("coherence", Raw::Str("pubsub".into()), false),
             ("coherence", Raw::Bool(true), true),
+            ("warmKeySeparator", Raw::Str("/".into()), false),
+            ("seriesKeyPrefixes", Raw::Str("quote:".into()), true),
+            ("seriesKeyPrefixes", Raw::List(vec![Raw::Str("".into())]), false),
+            ("seriesKeyPrefixes", Raw::List(vec![Raw::Num(1.0)]), true),
         ];
         for (path, raw, is_type) in cases {
             let err = settings(&[(path, raw.clone())]).unwrap_err();

@@ -48,6 +48,9 @@ pub struct HotTier {
     removed: std::collections::HashMap<String, Generation>,
     /// Reads issued before this mark (a clear) promote nothing.
     invalidated_at: Generation,
+    /// Series writes of ours per key whose invalidation is still to come: Redis does not
+    /// apply NOLOOP to a script's writes, so each reports back to its own writer once.
+    own_writes: std::collections::HashMap<String, u32>,
 }
 
 impl HotTier {
@@ -61,7 +64,14 @@ impl HotTier {
                 Evictions,
             )
         });
-        HotTier { entries, ttl, generation: 0, removed: Default::default(), invalidated_at: 0 }
+        HotTier {
+            entries,
+            ttl,
+            generation: 0,
+            removed: Default::default(),
+            invalidated_at: 0,
+            own_writes: Default::default(),
+        }
     }
 
     pub fn len(&self) -> usize {
@@ -128,6 +138,16 @@ impl HotTier {
         self.insert(key, now)
     }
 
+    /// [`HotTier::insert`] for the result of a write issued at `issued`, unless the key was
+    /// removed or the tier cleared since (then `None`).
+    pub fn admit(&mut self, key: String, issued: Generation, now: Instant) -> Option<Vec<String>> {
+        let removed = self.removed.get(key.as_str()).is_some_and(|at| *at > issued);
+        if removed || self.invalidated_at > issued {
+            return None;
+        }
+        self.insert(key, now)
+    }
+
     /// Drops `key` because its warm value changed; `true` when the tier held it.
     pub fn remove(&mut self, key: &str) -> bool {
         self.generation += 1;
@@ -139,10 +159,47 @@ impl HotTier {
         self.entries.as_mut().is_some_and(|c| c.remove(key).is_some())
     }
 
+    /// A series write of ours to `key` is under way (see `own_writes`).
+    pub fn expect_own_write(&mut self, key: &str) {
+        *self.own_writes.entry(key.to_string()).or_default() += 1;
+    }
+
+    /// That write ended; `wrote`: Redis stored it, so its report is still to come (`None`:
+    /// unknown, so nothing is awaited and the key's copy goes).
+    pub fn own_write_ended(&mut self, key: &str, wrote: Option<bool>) {
+        match wrote {
+            Some(true) => {}
+            Some(false) => match self.own_writes.get_mut(key) {
+                Some(n) if *n > 1 => *n -= 1,
+                _ => {
+                    self.own_writes.remove(key);
+                }
+            },
+            None => {
+                self.own_writes.remove(key);
+                self.remove(key);
+            }
+        }
+    }
+
+    /// Redis reported `key` changed: drops it (`true` when the tier held it), unless the
+    /// report is the echo of a series write of ours.
+    pub fn invalidated(&mut self, key: &str) -> bool {
+        if let Some(n) = self.own_writes.get_mut(key) {
+            *n -= 1;
+            if *n == 0 {
+                self.own_writes.remove(key);
+            }
+            return false;
+        }
+        self.remove(key)
+    }
+
     pub fn clear(&mut self) {
         self.generation += 1;
         self.invalidated_at = self.generation;
         self.removed.clear();
+        self.own_writes.clear();
         if let Some(cache) = self.entries.as_mut() {
             cache.clear();
         }

@@ -49,11 +49,14 @@ pub struct NativeLimits {
     pub max_pending_metrics: f64,
 }
 
-fn to_js(stored: Stored) -> Either<bool, Vec<String>> {
+/// What JS is told: `false` nothing started, `true` warm only, the evicted keys when the
+/// hot tier took the value, `null` when the hot tier learns it at completion (a series).
+fn to_js(stored: Stored) -> Option<Either<bool, Vec<String>>> {
     match stored {
-        Stored::Nothing => Either::A(false),
-        Stored::Warm => Either::A(true),
-        Stored::Hot(evicted) => Either::B(evicted),
+        Stored::Nothing => Some(Either::A(false)),
+        Stored::Warm => Some(Either::A(true)),
+        Stored::Hot(evicted) => Some(Either::B(evicted)),
+        Stored::Later => None,
     }
 }
 
@@ -106,7 +109,7 @@ impl NativeStreamCache {
         count: Result<Option<u32>, CacheError>,
         value: Result<SetValue, CacheError>,
         priority: Unknown,
-    ) -> napi::Result<Either<bool, Vec<String>>> {
+    ) -> napi::Result<Option<Either<bool, Vec<String>>>> {
         let key = js::key(key, "key").map_err(|e| e.throw(env))?;
         let priority = js::priority(priority).map_err(|e| e.throw(env))?;
         let count = count.map_err(|e| e.throw(env))?;
@@ -168,8 +171,7 @@ impl NativeStreamCache {
         self.started(env)
     }
 
-    /// `false` when there was no data; otherwise a write for `id` started, and the result
-    /// is `true`, or the evicted keys when the value entered the hot tier.
+    /// `false` when there was no data; otherwise a write for `id` started (see `to_js`).
     #[napi(catch_unwind)]
     pub fn set(
         &mut self,
@@ -179,7 +181,7 @@ impl NativeStreamCache {
         data: Unknown,
         json: JsString,
         priority: Unknown,
-    ) -> napi::Result<Either<bool, Vec<String>>> {
+    ) -> napi::Result<Option<Either<bool, Vec<String>>>> {
         self.store(env, id, key, js::point_count(data), Ok(SetValue::Json(json)), priority)
     }
 
@@ -194,7 +196,7 @@ impl NativeStreamCache {
         rows: &[f64],
         symbols: Vec<String>,
         priority: Unknown,
-    ) -> napi::Result<Either<bool, Vec<String>>> {
+    ) -> napi::Result<Option<Either<bool, Vec<String>>>> {
         let encoded = Encoded::new(rows.to_vec(), symbols);
         let count = encoded.as_ref().map(|e| (e.len() > 0).then_some(e.len() as u32));
         let count = count.map_err(Clone::clone);
@@ -238,7 +240,7 @@ impl NativeStreamCache {
         env: &Env,
         ticket: u32,
         found: bool,
-    ) -> napi::Result<Either<bool, Vec<String>>> {
+    ) -> napi::Result<Option<Either<bool, Vec<String>>>> {
         self.core(env)?.adopt_parsed(ticket, found).map(to_js).map_err(|e| e.throw(env))
     }
 

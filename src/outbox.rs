@@ -32,8 +32,25 @@ pub struct Found {
     pub started: Instant,
 }
 
+/// A series write's result.
+pub struct Merged {
+    pub key: String,
+    pub issued: Generation,
+    pub result: MergeResult,
+}
+
+pub enum MergeResult {
+    /// The merged series Redis now holds; `to_hot`: the admission rule (compat) takes it.
+    Stored { value: Decoded, to_hot: bool },
+    /// Nothing was written (the merge would exceed `maxValueBytes`): what the caller gets.
+    Refused(Box<Outcome>),
+    /// Failed, and whether Redis wrote is unknown (a timeout, a lost connection).
+    Unknown(Box<Outcome>),
+}
+
 pub enum Outcome {
     Done,
+    Merged(Merged),
     Miss,
     Found(Found),
     /// Results for a batch's hot misses, in the order they were asked for.

@@ -49,6 +49,9 @@ pub enum OpKind {
     Evicted = 10,
     /// Precedes `Health`: `a` JSON (string) of `{ nodes, coherence }`.
     HealthDetail = 11,
+    /// A series write is stored: resolves with nothing. `b` 1: the hot tier took the merged
+    /// series, decoded at offset `a` of [`Drained::points`]; `b` 0: JS drops its copy.
+    Stored = 12,
 }
 
 /// The event an events row encodes (the first number of the row).

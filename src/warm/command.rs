@@ -2,6 +2,7 @@
 
 use redis::Value;
 
+use super::series::Merge;
 use crate::points::{utf16_len, Encoded};
 
 /// One warm-tier command, queued for the next pipeline (see `batcher`). Keys are the
@@ -19,6 +20,12 @@ pub enum Command {
         chunk: usize,
     },
     Del(String),
+    /// `setData` on a series key: merge `body`'s points into the stored series.
+    Merge {
+        key: String,
+        body: Body,
+        merge: Merge,
+    },
 }
 
 /// A value to write. Points arrive unserialised and become JSON in the pipeline, off the JS

@@ -11,6 +11,7 @@ mod cluster;
 mod command;
 mod health;
 mod pipeline;
+mod series;
 mod single;
 mod tracking;
 
@@ -27,12 +28,14 @@ pub use self::clear::Cleared;
 use self::cluster::{stale_view, ClusterLink, ClusterNode};
 pub use self::command::{text, texts, Body, Command};
 pub use self::health::Health;
+pub use self::series::{refused_size, Merge};
 use self::single::SingleLink;
 pub use self::tracking::{Report, Sink, Tracking};
 use crate::config::{Coherence, Settings, Topology};
 use crate::error::{describe, CacheError, Credentials, Result};
 
-/// The fixed part of every warm key; the caller's key follows with no separator (compat).
+/// The fixed part of every warm key; the caller's key follows after `warmKeySeparator`
+/// (none by default, compat; `:` in the TS service's later, standardized version).
 pub const WARM_KEY_INFIX: &str = "stream_cache_warm";
 /// Backoff base: three retries stay within ~300 ms, so calls fail fast while Redis is away.
 const MIN_RECONNECT_DELAY: Duration = Duration::from_millis(20);
@@ -52,7 +55,7 @@ enum Conn {
 #[derive(Clone)]
 pub struct Warm {
     conn: Conn,
-    /// `<keyPrefix>stream_cache_warm`
+    /// `<keyPrefix>stream_cache_warm<warmKeySeparator>`
     prefix: String,
     command_timeout: Duration,
     credentials: Credentials,
@@ -67,7 +70,8 @@ impl Warm {
             username: settings.redis.username().map(str::to_string),
             secret: settings.secret.clone(),
         };
-        let prefix = format!("{}{}", settings.key_prefix, WARM_KEY_INFIX);
+        let prefix =
+            format!("{}{}{}", settings.key_prefix, WARM_KEY_INFIX, settings.warm_key_separator);
         let tracked = settings.coherence == Coherence::Tracking;
         let tracking = Tracking::new(tracked, prefix.clone(), sink);
         // Pushes need RESP3; without tracking the connection stays as the TS service's was.

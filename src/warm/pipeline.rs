@@ -93,6 +93,9 @@ impl Warm {
                 cmd = redis::cmd("DEL");
                 cmd.arg(self.key(key));
             }
+            Command::Merge { key, body, merge } => {
+                cmd = super::series::command(self.key(key), body.written(), merge);
+            }
             Command::MGet { keys, .. } => cmd = self.mget(keys.iter()),
         }
         cmd
