@@ -104,6 +104,25 @@ test('the hot tier holds the merged series, and the event reports its size', asy
   expect(events.filter((e) => e.tags.layer === 'hot')).toHaveLength(1)
 })
 
+test('a series write by another instance drops the hot copy; the writer\'s own echo does not', async () => {
+  const { open: make } = shared()
+  const a = make({ hotCacheTTL: 600_000 }).cache
+  const b = make({ hotCacheTTL: 600_000 }).cache
+  await a.setData('quote:Z', [pt(T)], 'hot')
+  await b.setData('quote:Z', [pt(T + 1)], 'hot')
+  const deadline = Date.now() + 5000
+  let seen
+  while (Date.now() < deadline) {
+    seen = await a.getData('quote:Z')
+    if (seen.length === 2) break
+    await new Promise((resolve) => setTimeout(resolve, 2))
+  }
+  expect(seen).toEqual([pt(T), pt(T + 1)])
+  expect(await b.getData('quote:Z')).toEqual([pt(T), pt(T + 1)])
+  await new Promise((resolve) => setTimeout(resolve, 50))
+  expect(b.stats().hotEntriesInvalidated).toBe(0)
+})
+
 test('several caches × several writer loops on one key lose no point', async () => {
   const { open: make, stored } = shared()
   const writers = Array.from({ length: 3 }, () => make({ hotCacheTTL: 600_000 }).cache)

@@ -201,6 +201,14 @@ async function main() {
     log(`   tracking: p50 ${ms(lag.tracking.p50)}, p99 ${ms(lag.tracking.p99)}, max ${ms(lag.tracking.max)}`)
     log(`   ttl (hotCacheTTL 1000 ms): p50 ${ms(lag.ttl.p50)}, p99 ${ms(lag.ttl.p99)}, max ${ms(lag.ttl.max)}`)
 
+    log('== series merges (seriesKeyPrefixes): 4 instances × 16 in flight, one point per setData')
+    const seriesRun = spawnSync(process.execPath, [path.join(__dirname, 'series.js'), JSON.stringify({ redisUrl, seconds: quick ? 0.5 : 3 })], {
+      encoding: 'utf8',
+    })
+    if (seriesRun.status !== 0) throw new Error(`series run failed:\n${seriesRun.stderr}`)
+    const series = seriesRun.stdout.trim().split('\n').map((line) => JSON.parse(line))
+    for (const r of series) log(`   ${r.mode}: ${fmt(r.opsPerSec)}/s, ${r.writes} writes, ${r.pointsStored} points stored`)
+
     log(`== redis-benchmark, ${valueBytes}-byte values`)
     const ceiling = { get: redisBenchmark(port, 'get', valueBytes), set: redisBenchmark(port, 'set', valueBytes) }
     const warm64 = rows.find((r) => r.op === 'warmGet' && r.inFlight === 64)
@@ -223,6 +231,7 @@ async function main() {
       rows,
       writeHeavy,
       lag,
+      series,
       ceiling,
       memory,
     }
@@ -243,7 +252,7 @@ function gitCommit() {
   }
 }
 
-function printReport({ rows, writeHeavy, lag, ceiling, memory, settings }, files) {
+function printReport({ rows, writeHeavy, lag, series, ceiling, memory, settings }, files) {
   const line = (cells) => `| ${cells.join(' | ')} |`
   const out = [
     '',
@@ -300,6 +309,16 @@ function printReport({ rows, writeHeavy, lag, ceiling, memory, settings }, files
     `invalidation lag (foreign SETEX acknowledged → getData returns the new value), ${lag.tracking.samples} samples:`,
     `  tracking: p50 ${ms(lag.tracking.p50)}, p99 ${ms(lag.tracking.p99)}${lag.tracking.p99 <= 5 ? ' ✓' : ' ✗'} (goal ≤ 5 ms), max ${ms(lag.tracking.max)}`,
     `  ttl, hotCacheTTL 1000 ms (${lag.ttl.samples} samples): p50 ${ms(lag.ttl.p50)}, p99 ${ms(lag.ttl.p99)}, max ${ms(lag.ttl.max)}; scales with hotCacheTTL`,
+  )
+  out.push(
+    '',
+    'series merges, 4 instances × 16 in flight (a point per write; none may be lost):',
+    '',
+    line(['merge', 'writes/s', 'writes', 'points stored', 'retries']),
+    line(Array(5).fill('---')),
+    ...series.map((r) =>
+      line([r.mode, fmt(r.opsPerSec), r.writes, `${r.pointsStored}${r.pointsStored === r.writes ? ' ✓' : ' ✗'}`, r.retries ?? '']),
+    ),
   )
   out.push(
     '',

@@ -288,6 +288,28 @@ mod tests {
     }
 
     #[test]
+    fn the_echo_of_an_own_series_write_is_expected_once() {
+        let t0 = Instant::now();
+        let mut hot = HotTier::new(10, TTL);
+        hot.expect_own_write("s");
+        let issued = hot.generation();
+        assert_eq!(hot.admit("s".into(), issued, t0), Some(vec![]));
+        assert!(!hot.invalidated("s"), "the echo passes");
+        assert!(hot.touch("s"));
+        assert!(hot.invalidated("s"), "the next report is someone else's");
+
+        hot.expect_own_write("s");
+        hot.own_write_ended("s", Some(false));
+        hot.insert("s".into(), t0);
+        assert!(hot.invalidated("s"), "nothing was written, so nothing is awaited");
+
+        hot.expect_own_write("u");
+        hot.insert("u".into(), t0);
+        hot.own_write_ended("u", None);
+        assert!(!hot.touch("u"), "unknown outcome: the copy goes");
+    }
+
+    #[test]
     fn disabled_tier_keeps_nothing() {
         let mut hot = HotTier::new(0, TTL);
         assert_eq!(hot.insert("a".into(), Instant::now()), None);
