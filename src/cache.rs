@@ -45,7 +45,7 @@ pub enum SetValue<'a> {
     Points(Encoded),
 }
 
-/// A Redis value JS is parsing right now; JS answers with `settle(ticket, value)`.
+/// A Redis value JS is parsing right now; JS answers with `adoptParsed(ticket, found)`.
 struct Ticket {
     key: String,
     issued: Generation,

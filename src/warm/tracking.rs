@@ -5,7 +5,8 @@
 //! Tracking is `CLIENT TRACKING ON BCAST PREFIX <warm prefix> NOLOOP` on the RESP3
 //! connection the cache already uses; `BCAST` because a key this cache only wrote must be
 //! covered too (default tracking remembers reads only), `NOLOOP` so that our own writes do
-//! not evict our own fresh entries. A connection made anew has no tracking, and pushes sent
+//! not evict our own fresh entries (except a script's writes, which Redis echoes: see
+//! `HotTier::expect_own_write`). A connection made anew has no tracking, and pushes sent
 //! while none was up are lost: so every lost connection clears the hot tier, and the next
 //! burst of commands re-enables tracking ahead of its own commands, on the same connection.
 
