@@ -17,7 +17,7 @@ use crate::error::{CacheError, Result};
 use crate::hot::{Generation, HotTier};
 use crate::js::{ClearOptions, Priority};
 use crate::metrics::{Counters, Metric};
-use crate::outbox::{Completion, Found, MergeResult, Merged, Outbox, Outcome, Taken};
+use crate::outbox::{now_ms, Completion, Found, MergeResult, Merged, Outbox, Outcome, Taken};
 use crate::points::{self, utf16_len, Decoded, Encoded};
 use crate::tasks::Tasks;
 use crate::warm::{self, refused_size, Body, Command, Merge, Sink, Warm};
@@ -26,6 +26,12 @@ use crate::wire::{Drained, OpKind, Rows, OP_STRIDE};
 /// The TS service's admission rule for `priority: "auto"` (compat).
 const AUTO_HOT_MAX_BYTES: usize = 10_000;
 const AUTO_HOT_MAX_POINTS: u32 = 100;
+
+/// The TS service's admission rule (compat): `small` is JSON under `AUTO_HOT_MAX_BYTES`.
+fn takes_hot(priority: Priority, small: bool, points: usize) -> bool {
+    priority == Priority::Hot
+        || (priority == Priority::Auto && small && points < AUTO_HOT_MAX_POINTS as usize)
+}
 
 /// What `setData` (or a promotion) did with the hot tier.
 pub enum Stored {
@@ -164,8 +170,7 @@ impl Core {
             self.merge(id, key, body, priority, started);
             return Ok(Stored::Later);
         }
-        let to_hot = priority == Priority::Hot
-            || (priority == Priority::Auto && small && count < AUTO_HOT_MAX_POINTS);
+        let to_hot = takes_hot(priority, small, count as usize);
         let stored = match to_hot {
             true => self.hot.insert(key.clone(), started).map_or(Stored::Warm, Stored::Hot),
             // An older hot copy must not answer for this write, nor a read still in flight
@@ -208,9 +213,7 @@ impl Core {
             ttl_secs: settings.warm_ttl_secs,
             window_ms: (settings.warm_ttl_secs * 1000).max(settings.hot_ttl.as_millis() as u64),
             max_bytes: settings.max_value_bytes,
-            now_ms: std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0.0, |d| d.as_millis() as f64),
+            now_ms: now_ms(),
         };
         let (strict, limit) = (settings.strict_warm_writes, settings.max_value_bytes);
         let issued = self.hot.generation();
@@ -235,10 +238,7 @@ impl Core {
                             Decoded::Points(p) => p.len(),
                             Decoded::Json(_) => usize::MAX,
                         };
-                        let to_hot = priority == Priority::Hot
-                            || (priority == Priority::Auto
-                                && data_size < AUTO_HOT_MAX_BYTES
-                                && count < AUTO_HOT_MAX_POINTS as usize);
+                        let to_hot = takes_hot(priority, data_size < AUTO_HOT_MAX_BYTES, count);
                         metrics.push(Metric::Set {
                             hot: to_hot,
                             ms: elapsed_ms(started),
@@ -495,8 +495,7 @@ impl Core {
                 dropped.push(key);
             }
         }
-        let invalidated = if cleared { before } else { before - self.hot.len() };
-        Counters::add(&self.outbox.counters.invalidated, invalidated as u64);
+        Counters::add(&self.outbox.counters.invalidated, (before - self.hot.len()) as u64);
         let finished = done.len();
         let mut out =
             Rows { ops: Vec::with_capacity(done.len() * OP_STRIDE as usize), ..Rows::default() };

@@ -131,18 +131,21 @@ impl HotTier {
             .as_ref()
             .and_then(|c| c.peek(key.as_str()))
             .is_some_and(|e| e.generation > issued && !self.expired(e, now));
-        let removed = self.removed.get(key.as_str()).is_some_and(|at| *at > issued);
-        if newer || removed || self.invalidated_at > issued {
+        if newer || self.changed_since(&key, issued) {
             return None;
         }
         self.insert(key, now)
     }
 
+    /// Whether `key` was removed, or the tier cleared, after `issued`.
+    fn changed_since(&self, key: &str, issued: Generation) -> bool {
+        self.invalidated_at > issued || self.removed.get(key).is_some_and(|at| *at > issued)
+    }
+
     /// [`HotTier::insert`] for the result of a write issued at `issued`, unless the key was
     /// removed or the tier cleared since (then `None`).
     pub fn admit(&mut self, key: String, issued: Generation, now: Instant) -> Option<Vec<String>> {
-        let removed = self.removed.get(key.as_str()).is_some_and(|at| *at > issued);
-        if removed || self.invalidated_at > issued {
+        if self.changed_since(&key, issued) {
             return None;
         }
         self.insert(key, now)

@@ -134,13 +134,9 @@ impl Warm {
         match outgoing {
             Outgoing::Pipeline { mut conn, pipe, replies, tracking } => {
                 let sent = match remaining.is_zero() {
-                    true => Err(None),
+                    true => Err(self.timeout()),
                     false => {
-                        let sent = pipe.query_async::<Vec<Value>>(&mut conn);
-                        tokio::time::timeout(remaining, sent)
-                            .await
-                            .map_err(|_| None)
-                            .and_then(|sent| sent.map_err(Some))
+                        self.run_within(remaining, pipe.query_async::<Vec<Value>>(&mut conn)).await
                     }
                 };
                 let sent = match sent {
@@ -149,17 +145,12 @@ impl Warm {
                         self.tracking.enabled(Enabled::from_replies(values), &self.credentials);
                         Ok(rest)
                     }
-                    Ok(values) => Ok(values),
-                    Err(e) => {
-                        if let Some(e) = &e {
-                            self.notice(e);
-                        }
-                        if tracking {
-                            let outcome = e.clone().map_or(Enabled::Failed, Enabled::from_error);
-                            self.tracking.enabled(outcome, &self.credentials);
-                        }
-                        Err(e.map_or_else(|| self.timeout(), |e| self.failed(&e)))
+                    // A server without RESP3 was already dealt with (`run_within`).
+                    Err(e) if tracking => {
+                        self.tracking.enabled(Enabled::Failed, &self.credentials);
+                        Err(e)
                     }
+                    other => other,
                 };
                 match sent {
                     Ok(values) => {
@@ -193,7 +184,7 @@ impl Warm {
             let outcome =
                 match tokio::time::timeout(limit, conn.route_command(cmd, route.clone())).await {
                     Ok(Ok(_)) => continue,
-                    Ok(Err(e)) => Enabled::from_node_error(e),
+                    Ok(Err(e)) => Enabled::from_error(e),
                     Err(_) => Enabled::Failed,
                 };
             return self.tracking.enabled(outcome, &self.credentials);

@@ -168,20 +168,16 @@ impl Enabled {
         Enabled::On
     }
 
-    /// From the error of a whole burst: only a server without RESP3 is a refusal; the rest
-    /// (a lost connection, credentials refused while reconnecting) is "not now".
+    /// From the error a cluster node answered them with: the command's own refusal, or a
+    /// server without RESP3, is for good; the rest (a lost connection, credentials refused
+    /// while reconnecting) is "not now".
     pub(super) fn from_error(e: RedisError) -> Enabled {
-        match e.kind() {
-            ErrorKind::RESP3NotSupported => Enabled::Refused(e),
-            _ => Enabled::Failed,
-        }
-    }
-
-    /// From the error a cluster node answered them with, which may be the command's own.
-    pub(super) fn from_node_error(e: RedisError) -> Enabled {
-        match e.code() {
-            Some("NOPERM" | "ERR" | "NOPROTO") => Enabled::Refused(e),
-            _ => Enabled::from_error(e),
+        let refused = matches!(e.code(), Some("NOPERM" | "ERR" | "NOPROTO"))
+            || e.kind() == ErrorKind::RESP3NotSupported;
+        if refused {
+            Enabled::Refused(e)
+        } else {
+            Enabled::Failed
         }
     }
 }
