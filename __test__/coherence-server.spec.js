@@ -6,7 +6,7 @@
 const Redis = require('ioredis')
 const { StreamCache } = require('..')
 const { startLocalRedis } = require('../scripts/local-redis')
-const { quotes, sleep } = require('./helpers')
+const { quotes, sleep, eventually } = require('./helpers')
 
 let server
 let admin
@@ -40,17 +40,6 @@ afterEach(async () => {
 const warmKey = (key) => `coh:stream_cache_warm${key}`
 const written = (key, p) => JSON.stringify([{ s: key, p, v: 1, t: 1 }])
 const price = (value) => value?.[0]?.p
-
-async function eventually(read, expected, timeoutMs = 5000) {
-  const deadline = Date.now() + timeoutMs
-  let last
-  while (Date.now() < deadline) {
-    last = await read()
-    if (last === expected) return
-    await sleep(2)
-  }
-  expect(last).toBe(expected)
-}
 
 async function healthy(cache) {
   for (let i = 0; i < 200; i++) {

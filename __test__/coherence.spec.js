@@ -5,26 +5,16 @@
 // asserts here: the lag figures live in the benchmark (bench/run.js, "invalidation lag").
 
 const { StreamCache } = require('..')
-const { cacheOptions, redisClient, uniquePrefix, quotes, settleEvents, sleep } = require('./helpers')
+const { cacheOptions, redisClient, uniquePrefix, quotes, settleEvents, sleep, openedCaches, eventually } = require('./helpers')
 
-let caches = []
-function open(extra) {
-  const events = []
-  // A long hotCacheTTL: only an invalidation can explain a new value.
-  const cache = new StreamCache(cacheOptions({ hotCacheTTL: 600_000, onMetric: (e) => events.push(e), ...extra }))
-  caches.push(cache)
-  return { cache, events }
-}
+// A long hotCacheTTL: only an invalidation can explain a new value.
+const { open } = openedCaches({ hotCacheTTL: 600_000 })
 
 let redis
 beforeAll(() => {
   redis = redisClient()
 })
 afterAll(() => redis.quit())
-afterEach(async () => {
-  await Promise.all(caches.map((c) => c.destroy()))
-  caches = []
-})
 
 // Two caches on one key prefix, as two instances of one service.
 function pair(extra) {
@@ -32,18 +22,6 @@ function pair(extra) {
   const a = open({ redis: { keyPrefix }, ...extra })
   const b = open({ redis: { keyPrefix }, ...extra })
   return { a: a.cache, b: b.cache, bEvents: b.events, warmKey: (key) => `${keyPrefix}stream_cache_warm${key}` }
-}
-
-// Reads until `read()` gives `expected` (each read yields to the event loop first).
-async function eventually(read, expected, timeoutMs = 5000) {
-  const deadline = Date.now() + timeoutMs
-  let last
-  while (Date.now() < deadline) {
-    last = await read()
-    if (JSON.stringify(last) === JSON.stringify(expected)) return
-    await sleep(2)
-  }
-  expect(last).toEqual(expected)
 }
 
 const price = (value) => value?.[0]?.p

@@ -57,6 +57,40 @@ async function waitFor(predicate, timeoutMs = 5000) {
   }
 }
 
+// The caches a test file opens, each with the events it received; all are destroyed after
+// each test. Call at the top of a test file.
+function openedCaches(defaults = {}) {
+  const { StreamCache } = require('..')
+  let caches = []
+  const track = (cache) => {
+    caches.push(cache)
+    return cache
+  }
+  afterEach(async () => {
+    await Promise.all(caches.map((c) => c.destroy()))
+    caches = []
+  })
+  const open = (extra = {}) => {
+    const events = []
+    const cache = track(new StreamCache(cacheOptions({ ...defaults, onMetric: (e) => events.push(e), ...extra })))
+    return { cache, events }
+  }
+  return { open, track }
+}
+
+// Reads until `read()` gives `expected` (compared as JSON), yielding between reads; then
+// asserts the last read, so a timeout fails with what was read instead.
+async function eventually(read, expected, timeoutMs = 5000) {
+  const deadline = Date.now() + timeoutMs
+  let last
+  while (Date.now() < deadline) {
+    last = await read()
+    if (JSON.stringify(last) === JSON.stringify(expected)) return
+    await sleep(2)
+  }
+  expect(last).toEqual(expected)
+}
+
 // One macrotask turn plus a little, enough for queued wakes to be drained.
 const settleEvents = () => new Promise((resolve) => setTimeout(resolve, 20))
 
@@ -119,6 +153,8 @@ module.exports = {
   rng,
   setSuccessEvent,
   getSuccessEvent, freePort, waitForRedis, sleep, redisUrl, uniquePrefix, cacheOptions, waitFor, settleEvents, quotes,
+  openedCaches,
+  eventually,
   onCluster,
   clusterNodes,
   redisOptions,

@@ -3,25 +3,15 @@
 // Every operation of docs/contract.md against a real redis-server, with its events.
 
 const { StreamCache } = require('..')
-const { cacheOptions, redisClient, unreachableRedis, onCluster, settleEvents, quotes, sleep, waitFor, setSuccessEvent, getSuccessEvent } = require('./helpers')
+const { cacheOptions, redisClient, unreachableRedis, onCluster, settleEvents, quotes, sleep, waitFor, setSuccessEvent, getSuccessEvent, openedCaches } = require('./helpers')
 
-let caches = []
-function open(extra) {
-  const events = []
-  const cache = new StreamCache(cacheOptions({ onMetric: (e) => events.push(e), ...extra }))
-  caches.push(cache)
-  return { cache, events }
-}
+const { open, track } = openedCaches()
 
 let redis
 beforeAll(() => {
   redis = redisClient()
 })
 afterAll(() => redis.quit())
-afterEach(async () => {
-  await Promise.all(caches.map((c) => c.destroy()))
-  caches = []
-})
 
 const names = (events) => events.map((e) => `${e.metricName}/${e.tags.layer ?? '-'}`)
 
@@ -321,8 +311,7 @@ describe('with Redis unreachable', () => {
 })
 
 test('a cache without onMetric builds no events at all', async () => {
-  const cache = new StreamCache(cacheOptions())
-  caches.push(cache)
+  const cache = track(new StreamCache(cacheOptions()))
   await cache.setData('n', quotes('N', 1))
   await cache.getData('n')
   await sleep(10)

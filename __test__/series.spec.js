@@ -5,28 +5,15 @@
 // Runs against one server and against the cluster (jest.config.js).
 
 const { StreamCache, compressData } = require('..')
-const { cacheOptions, redisClient, uniquePrefix, settleEvents } = require('./helpers')
+const { cacheOptions, redisClient, uniquePrefix, settleEvents, openedCaches, eventually } = require('./helpers')
 
-let caches = []
-function open(extra = {}) {
-  const events = []
-  const { redis, ...rest } = extra
-  const cache = new StreamCache(
-    cacheOptions({ seriesKeyPrefixes: ['quote:'], warmCacheTTL: 60, onMetric: (e) => events.push(e), redis, ...rest }),
-  )
-  caches.push(cache)
-  return { cache, events }
-}
+const { open } = openedCaches({ seriesKeyPrefixes: ['quote:'], warmCacheTTL: 60 })
 
 let redis
 beforeAll(() => {
   redis = redisClient()
 })
 afterAll(() => redis.quit())
-afterEach(async () => {
-  await Promise.all(caches.map((c) => c.destroy()))
-  caches = []
-})
 
 const T = 1_700_000_000_000
 const pt = (t, p = 1, extra = {}) => ({ s: 'AAPL', p, v: 10, t, ...extra })
@@ -110,14 +97,7 @@ test('a series write by another instance drops the hot copy; the writer\'s own e
   const b = make({ hotCacheTTL: 600_000 }).cache
   await a.setData('quote:Z', [pt(T)], 'hot')
   await b.setData('quote:Z', [pt(T + 1)], 'hot')
-  const deadline = Date.now() + 5000
-  let seen
-  while (Date.now() < deadline) {
-    seen = await a.getData('quote:Z')
-    if (seen.length === 2) break
-    await new Promise((resolve) => setTimeout(resolve, 2))
-  }
-  expect(seen).toEqual([pt(T), pt(T + 1)])
+  await eventually(() => a.getData('quote:Z'), [pt(T), pt(T + 1)])
   expect(await b.getData('quote:Z')).toEqual([pt(T), pt(T + 1)])
   await new Promise((resolve) => setTimeout(resolve, 50))
   expect(b.stats().hotEntriesInvalidated).toBe(0)
