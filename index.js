@@ -7,11 +7,13 @@
 //   crossing Node-API (Rust keeps the hot tier's policy: which keys stay);
 // - building result values and event objects from the rows a drain hands over, because
 //   creating objects through Node-API costs far more than reading numbers;
-// - the compat normalisation of setData's input (compressData), which reads caller objects.
+// - the compat normalisation of setData's input (compressData), which reads caller objects;
+// - finding the native binary, and saying which one is missing (js/loader.js): when none
+//   loads, there is no Rust to say it.
 // Every number shared with Rust (row kinds, event codes, strides) comes from the binding
 // (src/wire.rs). How the two sides meet: docs/architecture.md.
 
-const { NativeStreamCache, OpKind, EventCode, OP_STRIDE, EVENT_STRIDE, POINT_STRIDE } = loadBinding()
+const { NativeStreamCache, OpKind, EventCode, OP_STRIDE, EVENT_STRIDE, POINT_STRIDE } = require('./js/loader').loadBinding()
 
 const CODES = Object.freeze({
   INVALID_ARGUMENT: 'STREAM_CACHE_INVALID_ARGUMENT',
@@ -31,36 +33,6 @@ function codedError(message, code, ErrorClass = Error) {
   const err = new ErrorClass(message)
   err.code = code
   return err
-}
-
-// napi-rs's platform names: the suffix of the binary package that serves this process.
-function platformName() {
-  const { platform, arch } = process
-  if (platform === 'win32') return `win32-${arch}-msvc`
-  if (platform !== 'linux') return `${platform}-${arch}`
-  return `linux-${arch}-${process.report?.getReport().header.glibcVersionRuntime ? 'gnu' : 'musl'}`
-}
-
-// The generated loader's own failure says only "npm has a bug"; say what is missing instead.
-function loadBinding() {
-  try {
-    return require('./binding.js')
-  } catch (cause) {
-    const { name, version, optionalDependencies = {} } = require('./package.json')
-    const platform = platformName()
-    const prebuilt = Object.keys(optionalDependencies).map((pkg) => pkg.slice(name.length + 1))
-    const message = prebuilt.includes(platform)
-      ? `${name}: the prebuilt binary for ${platform} did not load. It comes in the optional dependency ` +
-        `${name}-${platform}@${version}: install without --omit=optional (or --no-optional), on the ` +
-        `platform that runs the app (in Docker: inside the image, not on the host).`
-      : `${name} has no prebuilt binary for ${platform} (prebuilt: ${prebuilt.join(', ') || 'none'}). ` +
-        `Build it from source with Rust installed: in a checkout of ${name}, \`npm ci && npm run build\`, ` +
-        `then run the app with NAPI_RS_NATIVE_LIBRARY_PATH=<checkout>/${name}.${platform}.node ` +
-        `(README: "Other platforms").`
-    const err = new Error(message, { cause })
-    err.code = 'STREAM_CACHE_NO_BINARY'
-    throw err
-  }
 }
 
 const REALM_ERRORS = { TypeError, RangeError, Error }
