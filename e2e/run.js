@@ -13,6 +13,7 @@ const os = require('node:os')
 const path = require('node:path')
 const Redis = require('ioredis')
 const { startLocalRedis } = require('../scripts/local-redis')
+const { pack } = require('../scripts/pack')
 
 const root = path.join(__dirname, '..')
 const work = path.join(root, 'target', 'e2e')
@@ -64,28 +65,12 @@ function dirBytes(dir) {
 
 const mib = (bytes) => `${(bytes / 1024 / 1024).toFixed(2)} MiB`
 
-// The release flow of RELEASING.md, minus publishing: the binary goes into its platform
-// package, pre-publish writes the optionalDependencies, npm packs both (prepack compiles
-// the NestJS adapter). package.json is restored afterwards.
-async function pack() {
-  const napi = path.join(root, 'node_modules', '.bin', 'napi')
-  const binary = `${name}.${platform}.node`
-  fs.rmSync(packDir, { recursive: true, force: true })
-  fs.mkdirSync(packDir, { recursive: true })
-  fs.mkdirSync(path.join(root, 'artifacts'), { recursive: true })
-  fs.copyFileSync(path.join(root, binary), path.join(root, 'artifacts', binary))
-  await run(napi, ['artifacts'])
-  const manifest = path.join(root, 'package.json')
-  const original = fs.readFileSync(manifest)
-  try {
-    await run(napi, ['pre-publish', '-t', 'npm', '--skip-optional-publish', '--no-gh-release'])
-    await run('npm', ['pack', '--pack-destination', packDir])
-    await run('npm', ['pack', `./npm/${platform}`, '--pack-destination', packDir])
-  } finally {
-    fs.writeFileSync(manifest, original)
-  }
-  const main = path.join(packDir, `${name}-${version}.tgz`)
-  const binaryPackage = path.join(packDir, `${name}-${platform}-${version}.tgz`)
+// The tarballs as published (scripts/pack.js), from the binaries in artifacts/: the Linux
+// glibc ones as released come from scripts/build-linux-gnu.sh.
+function packed() {
+  const { main, platforms } = pack(packDir)
+  const binaryPackage = platforms[platform]
+  if (!binaryPackage) throw new Error(`artifacts/ has no ${platform} binary: run \`bash scripts/build-linux-gnu.sh\` first`)
   console.log(`tarballs: ${path.basename(main)} ${mib(fs.statSync(main).size)}, ` +
     `${path.basename(binaryPackage)} ${mib(fs.statSync(binaryPackage).size)}`)
   return { main, binaryPackage }
@@ -290,7 +275,7 @@ async function main() {
   const redisUrl = process.env.REDIS_URL ?? local.url
   const rows = []
   try {
-    const tarballs = await pack()
+    const tarballs = packed()
     await missingBinary(tarballs)
     const apps = { nest11: await installApp('nest11-cjs', tarballs), nest12: await installApp('nest12-esm', tarballs) }
     await jestE2e(apps.nest11, redisUrl)
