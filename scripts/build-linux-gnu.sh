@@ -22,6 +22,8 @@ if ! command -v cargo-zigbuild >/dev/null || ! python3 -m ziglang version >/dev/
   echo "== installing zig $ZIGLANG and cargo-zigbuild $CARGO_ZIGBUILD from PyPI"
   python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore \
     "ziglang==$ZIGLANG" "cargo-zigbuild==$CARGO_ZIGBUILD"
+  # pip's console scripts may sit outside PATH (pyenv without a rehash, a user install).
+  PATH="$(python3 -c 'import sysconfig; print(sysconfig.get_path("scripts"))'):$PATH"
   hash -r
 fi
 
