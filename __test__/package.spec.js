@@ -69,15 +69,22 @@ test('the tarball holds the loader, types, both adapter builds and the licence; 
   expect(paths.filter((p) => /^(src|target|npm|e2e|__test__)\/|\.node$|^Cargo/.test(p))).toEqual([])
 })
 
-test('an unsupported platform gets a coded error that names it and says how to build', async () => {
+// Requires the package in a Node child that claims to run on `platform`, after `setup`;
+// returns the error it threw.
+async function errorOnPlatform(platform, setup = '') {
   const probe = `
-    Object.defineProperty(process, 'platform', { value: 'aix' })
+    ${setup}
+    Object.defineProperty(process, 'platform', { value: '${platform}' })
     try { require(${JSON.stringify(root)}) } catch (e) { console.log(JSON.stringify({ code: e.code, message: e.message, cause: !!e.cause })) }`
   const env = { ...process.env }
   delete env.NAPI_RS_NATIVE_LIBRARY_PATH
   const { code, stdout } = await runNode(['-e', probe], { env })
   expect(code).toBe(0)
-  const err = JSON.parse(stdout)
+  return JSON.parse(stdout)
+}
+
+test('an unsupported platform gets a coded error that names it and says how to build', async () => {
+  const err = await errorOnPlatform('aix')
   expect(err.code).toBe('STREAM_CACHE_NO_BINARY')
   expect(err.message).toContain(`no prebuilt binary for aix-${process.arch}`)
   expect(err.message).toContain('npm ci && npm run build')
@@ -137,16 +144,9 @@ test('every platform package is a published target, and the package names each i
   const dirs = fs.readdirSync(path.join(root, 'npm')).sort()
   expect(dirs).toEqual(targets.map((t) => t.platformArchABI).sort())
   // napi pre-publish writes optionalDependencies at release time; the error lists them.
-  const probe = `
+  const err = await errorOnPlatform('freebsd', `
     const manifest = require(${JSON.stringify(path.join(root, 'package.json'))})
-    manifest.optionalDependencies = Object.fromEntries(${JSON.stringify(dirs)}.map((d) => [manifest.name + '-' + d, manifest.version]))
-    Object.defineProperty(process, 'platform', { value: 'freebsd' })
-    try { require(${JSON.stringify(root)}) } catch (e) { console.log(JSON.stringify({ code: e.code, message: e.message })) }`
-  const env = { ...process.env }
-  delete env.NAPI_RS_NATIVE_LIBRARY_PATH
-  const { code, stdout } = await runNode(['-e', probe], { env })
-  expect(code).toBe(0)
-  const err = JSON.parse(stdout)
+    manifest.optionalDependencies = Object.fromEntries(${JSON.stringify(dirs)}.map((d) => [manifest.name + '-' + d, manifest.version]))`)
   expect(err.code).toBe('STREAM_CACHE_NO_BINARY')
   expect(err.message).toBe(
     `${manifest.name} has no prebuilt binary for freebsd-${process.arch} (prebuilt: ${dirs.join(', ')}). ` +
