@@ -46,6 +46,11 @@ export declare class NativeStreamCache {
   reserveEvents(n: number): number
   /** JS delivered `delivered` reserved events, `failed` of them threw, after `waited_ms`. */
   deliveredReserved(delivered: number, failed: number, waitedMs: number): void
+  /**
+   * Starts metric events for a cache built without `onMetric`, when a metrics integration
+   * (js/observe.js) listens.
+   */
+  startMetrics(): void
   /** Ends metric delivery for good while operations go on (`StreamCache.releaseMetrics`). */
   releaseMetrics(): void
   /**

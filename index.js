@@ -15,6 +15,8 @@
 
 const { NativeStreamCache, OpKind, EventCode, OP_STRIDE, EVENT_STRIDE, POINT_STRIDE } = require('./js/loader').loadBinding()
 
+const { observe } = require('./js/observe')
+
 const CODES = Object.freeze({
   INVALID_ARGUMENT: 'STREAM_CACHE_INVALID_ARGUMENT',
   DESTROYED: 'STREAM_CACHE_DESTROYED',
@@ -249,7 +251,11 @@ const busy = new Set()
 
 class StreamCache {
   #native
+  // What delivery calls: the user's onMetric, or that and the observers (js/observe.js).
   #onMetric
+  #userOnMetric
+  #observers = new Set()
+  #metricsReleased = false
   #pending = new Map()
   #nextId = 0
   #destroyed = false
@@ -282,7 +288,8 @@ class StreamCache {
     } catch (err) {
       throw adopt(err)
     }
-    this.#onMetric = options?.onMetric ?? null
+    this.#userOnMetric = options?.onMetric ?? null
+    this.#onMetric = this.#userOnMetric
     const limits = this.#native.limits()
     this.#hotTtl = limits.hotTtlMs
     this.#maxPending = limits.maxPendingMetrics
@@ -544,7 +551,8 @@ class StreamCache {
 
   // Undelivered events are dropped and counted like destroy()'s; `onMetric` is let go.
   releaseMetrics() {
-    if (this.#destroyed || this.#onMetric === null) return
+    if (this.#destroyed || this.#metricsReleased) return
+    this.#metricsReleased = true
     this.#reserveHot()
     this.#onMetric = null
     this.#hotEvents = 0
@@ -566,8 +574,36 @@ class StreamCache {
       const pending = [...this.#pending.values()]
       this.#pending.clear()
       for (const p of pending) p.reject(destroyedError())
+      const observers = [...this.#observers]
+      this.#observers.clear()
+      for (const o of observers) o.onDestroy?.()
     }
     return Promise.resolve()
+  }
+
+  // js/observe.js
+  [observe](observer) {
+    if (this.#destroyed) throw destroyedError()
+    this.#observers.add(observer)
+    if (!this.#metricsReleased && observer.onEvent) {
+      if (this.#onMetric === null) this.#native.startMetrics()
+      this.#composeOnMetric()
+    }
+    return () => {
+      if (this.#observers.delete(observer) && !this.#metricsReleased && !this.#destroyed) this.#composeOnMetric()
+    }
+  }
+
+  #composeOnMetric() {
+    const user = this.#userOnMetric
+    const listeners = [...this.#observers].filter((o) => o.onEvent).map((o) => o.onEvent)
+    this.#onMetric =
+      listeners.length === 0
+        ? user
+        : (event) => {
+            for (const listener of listeners) listener(event)
+            if (user !== null) user(event)
+          }
   }
 
   // Runs on the JS thread when Rust has queued something, then once per loop turn while

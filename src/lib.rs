@@ -290,6 +290,13 @@ impl NativeStreamCache {
         self.outbox.release(delivered as usize, failed as usize, waited_ms);
     }
 
+    /// Starts metric events for a cache built without `onMetric`, when a metrics integration
+    /// (js/observe.js) listens.
+    #[napi(catch_unwind)]
+    pub fn start_metrics(&self) {
+        self.outbox.start_events();
+    }
+
     /// Ends metric delivery for good while operations go on (`StreamCache.releaseMetrics`).
     #[napi(catch_unwind)]
     pub fn release_metrics(&self) {

@@ -112,7 +112,8 @@ pub struct Outbox {
     wake_pending: AtomicBool,
     cleanup_due: AtomicBool,
     waker: RwLock<Option<Waker>>,
-    /// Cleared for good by [`Outbox::stop_events`]; results flow either way.
+    /// Set by [`Outbox::start_events`], cleared for good by [`Outbox::stop_events`] (JS never
+    /// starts them again after that); results flow either way.
     events_enabled: AtomicBool,
     max_events: usize,
     /// Cancelled when the JS environment goes away under us (worker terminated).
@@ -272,6 +273,11 @@ impl Outbox {
 
     fn events_enabled(&self) -> bool {
         self.events_enabled.load(Ordering::Acquire)
+    }
+
+    /// Events are queued from now on: a cache built without `onMetric` gained a listener.
+    pub fn start_events(&self) {
+        self.events_enabled.store(true, Ordering::Release);
     }
 
     /// No event is queued from now on; those queued or reserved are dropped and counted.
