@@ -212,6 +212,15 @@ export interface RedisNodeHealth {
   error: string | null
 }
 
+/**
+ * What `collectMetrics` (`stream-cache-native/prometheus`) and `collectOpenTelemetry`
+ * (`stream-cache-native/opentelemetry`) return.
+ */
+export interface MetricsRegistration {
+  /** Stops reporting this cache; the metrics go with the last cache reporting into them. `destroy()` does this too. */
+  unregister(): void
+}
+
 /** Delivery and hot-tier counters (docs/contract.md, "Lifecycle"). */
 export interface StreamCacheStats {
   /** Events queued and not yet delivered. */

@@ -20,7 +20,7 @@ const work = path.join(root, 'target', 'packed')
 const manifest = require('../package.json')
 // What the tests themselves load; the package needs none of it.
 const TEST_DEPENDENCIES = ['jest', 'ioredis', '@nestjs/common', '@nestjs/core', '@nestjs/config', '@nestjs/event-emitter',
-  '@nestjs/testing', 'eventemitter2', 'reflect-metadata', 'rxjs']
+  '@nestjs/testing', 'eventemitter2', 'reflect-metadata', 'rxjs', 'prom-client', '@opentelemetry/api', '@opentelemetry/sdk-metrics']
 
 function run(cmd, args, cwd) {
   execFileSync(cmd, args, { cwd, stdio: ['ignore', 'inherit', 'inherit'], shell: process.platform === 'win32' })
