@@ -10,7 +10,9 @@ const { EventEmitterModule, EventEmitter2 } = require('@nestjs/event-emitter')
 const { ConfigModule, ConfigService } = require('@nestjs/config')
 const { StreamCacheModule, StreamCacheService, STREAM_CACHE_METRIC_EVENT } = require('stream-cache-native/nest')
 const { CODES } = require('..')
-const { redisUrl, uniquePrefix, quotes, settleEvents, sleep, setSuccessEvent, getSuccessEvent, runNode } = require('./helpers')
+const { Registry } = require('prom-client')
+const { MeterProvider, PeriodicExportingMetricReader, InMemoryMetricExporter, AggregationTemporality } = require('@opentelemetry/sdk-metrics')
+const { redisUrl, uniquePrefix, quotes, settleEvents, sleep, setSuccessEvent, getSuccessEvent, runNode, eventually } = require('./helpers')
 
 Logger.overrideLogger(false)
 
@@ -67,6 +69,35 @@ test('forRootAsync with ConfigModule and ConfigService serves every operation', 
     await exerciseEveryOperation(service)
   } finally {
     await moduleRef.close()
+  }
+})
+
+test('prometheus and openTelemetry options: one set of metrics for two modules, gone when both close', async () => {
+  const registry = new Registry()
+  const exporter = new InMemoryMetricExporter(AggregationTemporality.CUMULATIVE)
+  const reader = new PeriodicExportingMetricReader({ exporter, exportIntervalMillis: 3_600_000 })
+  const provider = new MeterProvider({ readers: [reader] })
+  const meter = provider.getMeter('nest')
+  const options = { prometheus: { registry }, openTelemetry: { meter } }
+  const first = await start([forRoot(options)])
+  const second = await start([forRoot(options)])
+  try {
+    await first.service.setData('P', quotes('P', 1))
+    await second.service.setData('P', quotes('P', 1))
+    const sets = 'stream_cache_sets_total{layer="both",success="true"} 2'
+    await eventually(async () => (await registry.metrics()).includes(sets), true)
+    expect((await registry.metrics()).match(/^# HELP stream_cache_sets_total /gm)).toHaveLength(1)
+    await reader.forceFlush()
+    const otelSets = exporter.getMetrics().flatMap((r) => r.scopeMetrics.flatMap((m) => m.metrics)).find((m) => m.descriptor.name === 'stream_cache.sets')
+    expect(otelSets.dataPoints.map((p) => [p.attributes, p.value])).toEqual([[{ layer: 'both', success: 'true' }, 2]])
+    await first.moduleRef.close()
+    expect(await registry.metrics()).toContain(sets)
+    await second.moduleRef.close()
+    expect(await registry.metrics()).toBe('\n')
+  } finally {
+    await first.moduleRef.close()
+    await second.moduleRef.close()
+    await provider.shutdown()
   }
 })
 

@@ -29,6 +29,8 @@ import {
   StreamCacheStats,
   StreamDataPoint,
 } from 'stream-cache-native'
+import { collectMetrics } from 'stream-cache-native/prometheus'
+import { collectOpenTelemetry } from 'stream-cache-native/opentelemetry'
 
 /** The event the TypeScript service emitted every metric under. */
 export const STREAM_CACHE_METRIC_EVENT = 'system-status.metric.collected'
@@ -52,6 +54,17 @@ export interface IStreamCache {
 export interface StreamCacheModuleOptions extends Omit<StreamCacheOptions, 'onMetric'> {
   /** Event name metrics are emitted under. Default `STREAM_CACHE_METRIC_EVENT`. */
   metricEventName?: string
+  /**
+   * Also report into prom-client (an optional peer): `true` for its global registry, or the
+   * options of `collectMetrics` (`stream-cache-native/prometheus`). Typed loosely so that apps
+   * without prom-client still compile.
+   */
+  prometheus?: true | { registry?: object; prefix?: string }
+  /**
+   * Also report as OpenTelemetry instruments (`@opentelemetry/api`, an optional peer): `true`
+   * for the global meter provider, or the options of `collectOpenTelemetry`.
+   */
+  openTelemetry?: true | { meter?: object; prefix?: string }
 }
 
 interface Registration {
@@ -89,7 +102,7 @@ export class StreamCacheService implements IStreamCache, OnModuleDestroy, OnAppl
     @Inject(STREAM_CACHE_OPTIONS) options: StreamCacheModuleOptions,
     @Inject(STREAM_CACHE_EVENT_EMITTER) eventBus: EventEmitter2,
   ) {
-    const { metricEventName = STREAM_CACHE_METRIC_EVENT, ...cacheOptions } = options
+    const { metricEventName = STREAM_CACHE_METRIC_EVENT, prometheus, openTelemetry, ...cacheOptions } = options
     this.cache = new StreamCache({
       ...cacheOptions,
       onMetric: (event: MetricEvent) => {
@@ -105,6 +118,11 @@ export class StreamCacheService implements IStreamCache, OnModuleDestroy, OnAppl
       `StreamCache ready (hotCacheTTL=${options.hotCacheTTL ?? 5000}ms, warmCacheTTL=${options.warmCacheTTL ?? 300}s, ` +
         `maxHotCacheSize=${options.maxHotCacheSize ?? 1000}, coherence=${options.coherence ?? 'tracking'})`,
     )
+    // Both unregister when the cache is destroyed (onApplicationShutdown).
+    if (prometheus) collectMetrics(this.cache, (prometheus === true ? {} : prometheus) as Parameters<typeof collectMetrics>[1])
+    if (openTelemetry) {
+      collectOpenTelemetry(this.cache, (openTelemetry === true ? {} : openTelemetry) as Parameters<typeof collectOpenTelemetry>[1])
+    }
   }
 
   getData(key: string): Promise<StreamDataPoint[] | null> {
