@@ -76,12 +76,22 @@ function packed() {
   return { main, binaryPackage }
 }
 
-// PATH without any directory that holds cargo or rustc, and empty Rust homes: an install
-// that tried to compile would fail.
+// PATH without cargo or rustc, and empty Rust homes: an install that tried to compile would
+// fail. A directory that holds them and other tools too (Debian's rustc-web lives in
+// /usr/bin) is replaced by links to everything else in it.
+const RUST_TOOLS = /^(cargo|rustc|rustup|rustdoc)(-.*)?$/
 function envWithoutRust() {
   const empty = fs.mkdtempSync(path.join(os.tmpdir(), 'no-rust-'))
-  const hasRust = (dir) => ['cargo', 'rustc'].some((tool) => fs.existsSync(path.join(dir, tool)))
-  const PATH = process.env.PATH.split(path.delimiter).filter((dir) => dir && !hasRust(dir)).join(path.delimiter)
+  const PATH = process.env.PATH.split(path.delimiter)
+    .filter(Boolean)
+    .map((dir) => {
+      const names = fs.existsSync(dir) ? fs.readdirSync(dir) : []
+      if (!names.some((n) => RUST_TOOLS.test(n))) return dir
+      const others = fs.mkdtempSync(path.join(os.tmpdir(), 'no-rust-bin-'))
+      for (const n of names.filter((n) => !RUST_TOOLS.test(n))) fs.symlinkSync(path.join(dir, n), path.join(others, n))
+      return others
+    })
+    .join(path.delimiter)
   return { ...process.env, PATH, CARGO_HOME: empty, RUSTUP_HOME: empty }
 }
 
