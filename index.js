@@ -555,6 +555,7 @@ class StreamCache {
     this.#metricsReleased = true
     this.#reserveHot()
     this.#onMetric = null
+    this.#userOnMetric = null
     this.#hotEvents = 0
     this.#hotEventTimes = 0
     this.#native.releaseMetrics()
@@ -566,6 +567,7 @@ class StreamCache {
       this.#reserveHot()
       this.#destroyed = true
       this.#onMetric = null
+      this.#userOnMetric = null
       this.#native.destroy()
       this.#hot.clear()
       this.#touched = []
