@@ -68,6 +68,21 @@ export interface RedisOptions {
    * `username`, `password` and `tls` apply to every node.
    */
   cluster?: { nodes: Array<string | { host?: string; port?: number }> }
+  /**
+   * Redis Sentinel instead of a given server (then leave out `url`, `host`, `port` and
+   * `cluster`): the Sentinels name the primary of `name`, and after a failover the cache
+   * asks them again and moves to the promoted replica. `username`, `password`, `db` and
+   * `tls` apply to the servers they name; the Sentinels are reached over plain TCP.
+   */
+  sentinels?: Array<{ host?: string; port?: number }>
+  /** The master group the Sentinels monitor; required with `sentinels`. */
+  name?: string
+  /** The Sentinels' own ACL user, when they require one. */
+  sentinelUsername?: string
+  /** The Sentinels' own password (`requirepass` in sentinel.conf). Never appears in an error, log or `stats()`. */
+  sentinelPassword?: string
+  /** `"master"` (default): reads and writes go to the primary. `"slave"`: a replica, for reads. */
+  role?: 'master' | 'slave'
 }
 
 /** What a `tls` object may hold; any other key is refused rather than ignored. */
@@ -165,6 +180,13 @@ export interface StreamCacheOptions {
    * service, which wrote hot before Redis. Default false.
    */
   strictWarmWrites?: boolean
+  /**
+   * A write succeeds only once this many replicas hold it (`WAIT n` after each burst of
+   * writes, for up to half of `commandTimeout`), so a failover cannot lose a write that
+   * succeeded. With `strictWarmWrites` an unreplicated write rejects; without, it resolves
+   * and reports `cache_set_failed`. One server or Sentinel only. Default 0: no wait.
+   */
+  waitForReplicas?: number
   /**
    * Receives every metric event, always after the operation's promise has settled and never
    * after `destroy()`. A throw is caught and counted in `stats().failedMetrics`.

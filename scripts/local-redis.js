@@ -114,4 +114,64 @@ async function startLocalCluster({ masters = 3, replicas = 0, args = [] } = {}) 
   return { nodes: ports.map((p) => `redis://127.0.0.1:${p}`), ports, servers, stop }
 }
 
-module.exports = { startLocalRedis, startLocalCluster, freePort, waitForRedis, redisCli }
+// A primary, one replica and `sentinels` Sentinels (`redis-server --sentinel`) on loopback,
+// monitoring the group `name`; `password` protects both servers, `sentinelPassword` the
+// Sentinels. Their config files live in a temporary directory that stop() removes.
+async function startLocalSentinel({ name = 'cache', sentinels = 3, downAfterMs = 1000, password, sentinelPassword } = {}) {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'stream-cache-sentinel-'))
+  const auth = password ? ['--requirepass', password, '--masterauth', password] : []
+  // No wait before the replica's first full sync.
+  const primary = await startLocalRedis({ args: ['--repl-diskless-sync-delay', '0', '--dir', dir, ...auth] })
+  const replica = await startLocalRedis({ args: ['--replicaof', '127.0.0.1', String(primary.port), '--dir', dir, ...auth] })
+  const started = []
+  for (let i = 0; i < sentinels; i++) {
+    const port = await freePort()
+    const conf = path.join(dir, `sentinel-${port}.conf`)
+    fs.writeFileSync(conf, [
+      `port ${port}`, 'bind 127.0.0.1', `dir ${dir}`,
+      `sentinel monitor ${name} 127.0.0.1 ${primary.port} 2`,
+      `sentinel down-after-milliseconds ${name} ${downAfterMs}`,
+      `sentinel failover-timeout ${name} 10000`,
+      ...(password ? [`sentinel auth-pass ${name} ${password}`] : []),
+      ...(sentinelPassword ? [`requirepass ${sentinelPassword}`] : []),
+      '',
+    ].join('\n'))
+    const process = spawn('redis-server', [conf, '--sentinel'], { stdio: 'ignore' })
+    process.unref()
+    started.push({ host: '127.0.0.1', port, process })
+  }
+  const stop = () => {
+    for (const s of [...started.map((x) => x.process), primary.process, replica.process]) s.kill('SIGKILL')
+    fs.rmSync(dir, { recursive: true, force: true })
+  }
+  try {
+    await waitForSentinels({ sentinels: started, name, primary, replica, password, sentinelPassword })
+  } catch (err) {
+    stop()
+    throw err
+  }
+  return { name, primary, replica, sentinels: started.map(({ host, port }) => ({ host, port })), stop }
+}
+
+const cliAuth = (password) => (password ? ['--no-auth-warning', '-a', password] : [])
+
+// Until the replica has synced and every Sentinel names the primary and knows the replica
+// and the other Sentinels.
+async function waitForSentinels({ sentinels, name, primary, replica, password, sentinelPassword }, timeoutMs = 30_000) {
+  const deadline = Date.now() + timeoutMs
+  const ask = (port, ...args) => redisCli(port, ...cliAuth(sentinelPassword), 'SENTINEL', ...args, name)
+  for (;;) {
+    const synced = redisCli(replica.port, ...cliAuth(password), 'INFO', 'replication').includes('master_link_status:up')
+    const ready = synced && sentinels.every(({ port }) => {
+      const replicas = ask(port, 'REPLICAS')
+      const peers = ask(port, 'SENTINELS').match(/^name$/gm) ?? []
+      return ask(port, 'GET-MASTER-ADDR-BY-NAME').includes(String(primary.port)) && replicas.includes(String(replica.port)) &&
+        !replicas.includes('s_down') && peers.length === sentinels.length - 1
+    })
+    if (ready) return
+    if (Date.now() > deadline) throw new Error('the Sentinels did not come to know each other and the replica in time')
+    await new Promise((resolve) => setTimeout(resolve, 100))
+  }
+}
+
+module.exports = { startLocalRedis, startLocalCluster, startLocalSentinel, freePort, waitForRedis, redisCli }

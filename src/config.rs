@@ -62,6 +62,21 @@ pub enum Topology {
     Single(ConnectionInfo),
     /// Seed nodes of a Redis Cluster; the client discovers the others and the slot map.
     Cluster(Vec<ConnectionInfo>),
+    /// A primary and its replicas behind Redis Sentinel, which names the primary.
+    Sentinel(SentinelSettings),
+}
+
+/// `redis.sentinels` and what goes with them (ioredis' names).
+#[derive(Debug, Clone)]
+pub struct SentinelSettings {
+    /// `host:port` of each Sentinel.
+    pub sentinels: Vec<(String, u16)>,
+    /// `redis.name`: the master group the Sentinels monitor.
+    pub name: String,
+    pub username: Option<String>,
+    pub password: Option<String>,
+    /// `redis.role`: read and write through the primary, or read from a replica.
+    pub replica: bool,
 }
 
 /// TLS beyond what a `rediss://` URL says: trusted CAs, a client certificate, verification.
@@ -102,8 +117,8 @@ pub struct Settings {
     /// Credentials and database for every node (the cluster client takes them separately).
     pub redis: redis::RedisConnectionInfo,
     pub tls: Option<Tls>,
-    /// Kept only to scrub it out of error messages.
-    pub secret: Option<String>,
+    /// The passwords (Redis's, Sentinel's), kept only to scrub them out of error messages.
+    pub secrets: Vec<String>,
     pub key_prefix: String,
     pub connect_timeout: Duration,
     pub command_timeout: Duration,
@@ -115,6 +130,9 @@ pub struct Settings {
     pub max_batch_size: usize,
     pub max_pending_metrics: usize,
     pub strict_warm_writes: bool,
+    /// `waitForReplicas`: a write succeeds once this many replicas have it (`WAIT`), so a
+    /// failover cannot lose it; 0 (the default) waits for none.
+    pub wait_for_replicas: u32,
     /// `coherence`: how hot entries learn that their warm key changed.
     pub coherence: Coherence,
     /// `warmKeySeparator`: between `stream_cache_warm` and the caller's key.
@@ -129,6 +147,7 @@ pub struct Settings {
 
 const DEFAULT_HOST: &str = "localhost";
 const DEFAULT_PORT: u16 = 6379;
+const DEFAULT_SENTINEL_PORT: u16 = 26379;
 const DEFAULT_DB: i64 = 1;
 const DEFAULT_KEY_PREFIX: &str = "stream:";
 const MIB: f64 = 1024.0 * 1024.0;
@@ -145,26 +164,45 @@ impl Settings {
         let db = o.integer("redis.db", 0.0, i64::MAX as f64)?.map(|d| d as i64);
 
         let cluster = src.get("redis.cluster")?;
-        let topology = if cluster == Raw::Missing {
-            let connection = match &url {
-                Some(url) => parse_url(url, "options.redis.url")?,
-                None => {
-                    let host = host.unwrap_or_else(|| DEFAULT_HOST.to_string());
-                    node_from_parts(&host, port.unwrap_or(DEFAULT_PORT), "options.redis")?
-                }
-            };
-            Topology::Single(connection)
-        } else {
-            if url.is_some() || host.is_some() || port.is_some() {
+        let sentinels = src.get("redis.sentinels")?;
+        let named_server = url.is_some() || host.is_some() || port.is_some();
+        let topology = match (&cluster, &sentinels) {
+            (Raw::Missing, Raw::Missing) => {
+                let connection = match &url {
+                    Some(url) => parse_url(url, "options.redis.url")?,
+                    None => {
+                        let host = host.unwrap_or_else(|| DEFAULT_HOST.to_string());
+                        node_from_parts(&host, port.unwrap_or(DEFAULT_PORT), "options.redis")?
+                    }
+                };
+                Topology::Single(connection)
+            }
+            (_, Raw::Missing) if named_server => {
                 return Err(CacheError::Range(
                     "options.redis.cluster names the nodes; leave out options.redis.url, host and port".into(),
-                ));
+                ))
             }
-            Topology::Cluster(cluster_nodes(&cluster)?)
+            (_, Raw::Missing) => Topology::Cluster(cluster_nodes(&cluster)?),
+            (Raw::Missing, _) if named_server => {
+                return Err(CacheError::Range(
+                    "options.redis.sentinels find the server; leave out options.redis.url, host and port".into(),
+                ))
+            }
+            (Raw::Missing, _) => Topology::Sentinel(sentinel_settings(&o, &sentinels)?),
+            _ => {
+                return Err(CacheError::Range(
+                    "options.redis: give either cluster or sentinels, not both".into(),
+                ))
+            }
         };
+        let fallback;
         let first = match &topology {
             Topology::Single(c) => c,
             Topology::Cluster(nodes) => &nodes[0],
+            Topology::Sentinel(_) => {
+                fallback = node_from_parts(DEFAULT_HOST, DEFAULT_PORT, "options.redis")?;
+                &fallback
+            }
         };
         let mut redis = first.redis_settings().clone();
         let clustered = matches!(topology, Topology::Cluster(_));
@@ -186,7 +224,11 @@ impl Settings {
         if let Some(pass) = &password {
             redis = redis.set_password(pass);
         }
-        let secret = redis.password().map(str::to_string).filter(|p| !p.is_empty());
+        let mut secrets: Vec<String> = redis.password().map(str::to_string).into_iter().collect();
+        if let Topology::Sentinel(sentinel) = &topology {
+            secrets.extend(sentinel.password.clone());
+        }
+        secrets.retain(|s| !s.is_empty());
         let topology = match topology {
             Topology::Single(c) => {
                 Topology::Single(secure(c.set_redis_settings(redis.clone()), &tls))
@@ -194,13 +236,14 @@ impl Settings {
             Topology::Cluster(nodes) => {
                 Topology::Cluster(nodes.into_iter().map(|c| secure(c, &tls)).collect())
             }
+            sentinel => sentinel,
         };
 
         Ok(Settings {
             topology,
             redis,
             tls,
-            secret,
+            secrets,
             key_prefix: o.string("redis.keyPrefix")?.unwrap_or_else(|| DEFAULT_KEY_PREFIX.into()),
             connect_timeout: o.millis("redis.connectTimeout", 1.0)?.unwrap_or(ms(5000)),
             command_timeout: o.millis("redis.commandTimeout", 1.0)?.unwrap_or(ms(3000)),
@@ -216,6 +259,16 @@ impl Settings {
                 .integer("maxPendingMetrics", 1.0, 100_000_000.0)?
                 .unwrap_or(10_000.0) as usize,
             strict_warm_writes: o.boolean("strictWarmWrites")?.unwrap_or(false),
+            wait_for_replicas: match o.integer("waitForReplicas", 0.0, 64.0)? {
+                Some(n) if n > 0.0 && clustered => {
+                    return Err(CacheError::Range(
+                        "options.waitForReplicas needs one server or Sentinel: on a Redis Cluster each key's \
+                         replicas live behind another connection"
+                            .into(),
+                    ))
+                }
+                n => n.unwrap_or(0.0) as u32,
+            },
             warm_key_separator: match o.string("warmKeySeparator")?.as_deref() {
                 None | Some("") => "",
                 Some(":") => ":",
@@ -269,6 +322,36 @@ fn node_from_parts(host: &str, port: u16, what: &str) -> Result<ConnectionInfo> 
         .map_err(|_| CacheError::Range(format!("{what}.host is not a valid host")))
 }
 
+/// `{ host, port }` of a node; each has a default, as in ioredis.
+fn host_and_port(node: &Raw, what: &str, default_port: u16) -> Result<(String, u16)> {
+    let host = match node.field("host") {
+        Raw::Missing => DEFAULT_HOST.to_string(),
+        Raw::Str(h) => h.clone(),
+        other => {
+            return Err(CacheError::Type(format!(
+                "{what}.host must be a string, got {}",
+                other.shape_name()
+            )))
+        }
+    };
+    let port = match node.field("port") {
+        Raw::Missing => default_port,
+        Raw::Num(p) if p.fract() == 0.0 && (1.0..=65535.0).contains(p) => *p as u16,
+        Raw::Num(p) => {
+            return Err(CacheError::Range(format!(
+                "{what}.port must be an integer from 1 to 65535, got {p}"
+            )))
+        }
+        other => {
+            return Err(CacheError::Type(format!(
+                "{what}.port must be a number, got {}",
+                other.shape_name()
+            )))
+        }
+    };
+    Ok((host, port))
+}
+
 /// `redis.cluster.nodes`: URLs or `{ host, port }` objects, as ioredis' Cluster takes them.
 fn cluster_nodes(cluster: &Raw) -> Result<Vec<ConnectionInfo>> {
     if !matches!(cluster, Raw::Map(_)) {
@@ -297,31 +380,7 @@ fn cluster_nodes(cluster: &Raw) -> Result<Vec<ConnectionInfo>> {
             match node {
                 Raw::Str(url) => parse_url(url, &what),
                 Raw::Map(_) => {
-                    let host = match node.field("host") {
-                        Raw::Missing => DEFAULT_HOST.to_string(),
-                        Raw::Str(h) => h.clone(),
-                        other => {
-                            return Err(CacheError::Type(format!(
-                                "{what}.host must be a string, got {}",
-                                other.shape_name()
-                            )))
-                        }
-                    };
-                    let port = match node.field("port") {
-                        Raw::Missing => DEFAULT_PORT,
-                        Raw::Num(p) if p.fract() == 0.0 && (1.0..=65535.0).contains(p) => *p as u16,
-                        Raw::Num(p) => {
-                            return Err(CacheError::Range(format!(
-                                "{what}.port must be an integer from 1 to 65535, got {p}"
-                            )))
-                        }
-                        other => {
-                            return Err(CacheError::Type(format!(
-                                "{what}.port must be a number, got {}",
-                                other.shape_name()
-                            )))
-                        }
-                    };
+                    let (host, port) = host_and_port(node, &what, DEFAULT_PORT)?;
                     node_from_parts(&host, port, &what)
                 }
                 other => Err(CacheError::Type(format!(
@@ -331,6 +390,63 @@ fn cluster_nodes(cluster: &Raw) -> Result<Vec<ConnectionInfo>> {
             }
         })
         .collect()
+}
+
+/// `redis.sentinels` (`[{ host, port }]`, as ioredis takes them), `name`, `role` and the
+/// Sentinels' own credentials.
+fn sentinel_settings(o: &Reader, sentinels: &Raw) -> Result<SentinelSettings> {
+    let list = match sentinels {
+        Raw::List(list) if !list.is_empty() => list,
+        Raw::List(_) => {
+            return Err(CacheError::Range("options.redis.sentinels must not be empty".into()))
+        }
+        other => {
+            return Err(CacheError::Type(format!(
+                "options.redis.sentinels must be an array of {{ host, port }}, got {}",
+                other.shape_name()
+            )))
+        }
+    };
+    let sentinels = list
+        .iter()
+        .enumerate()
+        .map(|(i, node)| {
+            let what = format!("options.redis.sentinels[{i}]");
+            if !matches!(node, Raw::Map(_)) {
+                return Err(CacheError::Type(format!(
+                    "{what} must be {{ host, port }}, got {}",
+                    node.shape_name()
+                )));
+            }
+            let (host, port) = host_and_port(node, &what, DEFAULT_SENTINEL_PORT)?;
+            node_from_parts(&host, port, &what)?;
+            Ok((host, port))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let name = match o.string("redis.name")? {
+        Some(name) if !name.is_empty() => name,
+        _ => {
+            return Err(CacheError::Range(
+                "options.redis.name (the Sentinels' master group) is required with options.redis.sentinels".into(),
+            ))
+        }
+    };
+    let replica = match o.string("redis.role")?.as_deref() {
+        None | Some("master") => false,
+        Some("slave") | Some("replica") => true,
+        Some(other) => {
+            return Err(CacheError::Range(format!(
+                "options.redis.role must be \"master\" or \"slave\", got \"{other}\""
+            )))
+        }
+    };
+    Ok(SentinelSettings {
+        sentinels,
+        name,
+        username: o.string("redis.sentinelUsername")?,
+        password: o.string("redis.sentinelPassword")?,
+        replica,
+    })
 }
 
 /// `redis.tls` the ioredis way: `true`/`{}` turns TLS on; `ca`, `cert` and `key` are PEM
@@ -648,7 +764,7 @@ mod tests {
         let err = settings(&[("redis.url", Raw::Str("ftp://u:hunter2@h:1/0".into()))]).unwrap_err();
         assert!(!err.to_string().contains("hunter2"), "{err}");
         let s = settings(&[("redis.password", Raw::Str("hunter2".into()))]).unwrap();
-        assert_eq!(s.secret.as_deref(), Some("hunter2"));
+        assert_eq!(s.secrets, vec!["hunter2".to_string()]);
     }
 
     fn map(fields: &[(&str, Raw)]) -> Raw {
@@ -714,6 +830,43 @@ mod tests {
             assert!(err.to_string().contains(message), "{cluster:?}: {err}");
             assert_eq!(matches!(err, CacheError::Type(_)), is_type, "{cluster:?}: {err}");
         }
+    }
+
+    #[test]
+    fn sentinels_take_host_and_port_a_name_a_role_and_their_own_password() {
+        let sentinels = Raw::List(vec![
+            map(&[("host", Raw::Str("s1".into())), ("port", Raw::Num(26380.0))]),
+            map(&[("host", Raw::Str("s2".into()))]),
+        ]);
+        let s = settings(&[
+            ("redis.sentinels", sentinels.clone()),
+            ("redis.name", Raw::Str("quotes".into())),
+            ("redis.role", Raw::Str("slave".into())),
+            ("redis.password", Raw::Str("data-pw".into())),
+            ("redis.sentinelPassword", Raw::Str("sentinel-pw".into())),
+        ])
+        .unwrap();
+        let Topology::Sentinel(sentinel) = &s.topology else { panic!("not sentinel") };
+        assert_eq!(sentinel.sentinels, vec![("s1".into(), 26380), ("s2".into(), 26379)]);
+        assert_eq!((sentinel.name.as_str(), sentinel.replica), ("quotes", true));
+        assert_eq!(s.redis.db(), 1);
+        assert_eq!(s.secrets, vec!["data-pw".to_string(), "sentinel-pw".to_string()]);
+        let err = settings(&[("redis.sentinels", sentinels), ("waitForReplicas", Raw::Num(1.0))])
+            .unwrap_err();
+        assert!(err.to_string().contains("options.redis.name"), "{err}");
+    }
+
+    #[test]
+    fn wait_for_replicas_is_refused_on_a_cluster() {
+        let nodes = Raw::List(vec![Raw::Str("redis://h:7000".into())]);
+        let err = settings(&[
+            ("redis.cluster", map(&[("nodes", nodes)])),
+            ("waitForReplicas", Raw::Num(1.0)),
+        ])
+        .unwrap_err();
+        assert!(err.to_string().contains("options.waitForReplicas needs one server"), "{err}");
+        let s = settings(&[("waitForReplicas", Raw::Num(2.0))]).unwrap();
+        assert_eq!(s.wait_for_replicas, 2);
     }
 
     #[test]

@@ -69,11 +69,11 @@ impl std::error::Error for CacheError {}
 
 pub type Result<T> = std::result::Result<T, CacheError>;
 
-/// Who the cache connects as: the user, named in errors, and the password, scrubbed from them.
+/// Who the cache connects as: the user, named in errors, and the passwords, scrubbed from them.
 #[derive(Clone, Default)]
 pub struct Credentials {
     pub username: Option<String>,
-    pub secret: Option<String>,
+    pub secrets: Vec<String>,
 }
 
 /// The error's text with the password scrubbed, in case a server or URL echoed it. Where
@@ -93,8 +93,8 @@ pub fn describe(err: &redis::RedisError, credentials: &Credentials) -> String {
     } else if err.kind() == redis::ErrorKind::ClusterConnectionNotFound {
         text = format!("not connected: the node is not in the cluster's current slot map ({text})");
     }
-    match &credentials.secret {
-        Some(s) if text.contains(s.as_str()) => text.replace(s.as_str(), "***"),
-        _ => text,
+    for secret in &credentials.secrets {
+        text = text.replace(secret.as_str(), "***");
     }
+    text
 }

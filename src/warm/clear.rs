@@ -46,7 +46,7 @@ impl Warm {
         cleared: &mut Cleared,
     ) -> Result<()> {
         let masters = match self.conn {
-            Conn::Single { .. } => vec![None],
+            Conn::Single(_) => vec![None],
             Conn::Cluster(_) => self
                 .cluster_nodes()
                 .await?
@@ -110,7 +110,7 @@ impl Warm {
     /// `deleted` counts what Redis confirmed, also when another part failed.
     async fn unlink(&self, keys: Vec<Vec<u8>>, cleared: &mut Cleared) -> Result<()> {
         let groups = match self.conn {
-            Conn::Single { .. } => vec![(0..keys.len()).collect()],
+            Conn::Single(_) => vec![(0..keys.len()).collect()],
             Conn::Cluster(_) => slot_groups(keys.iter()),
         };
         let unlinks = groups.into_iter().map(|group| {
@@ -132,12 +132,12 @@ impl Warm {
 
     async fn ttls(&self, keys: &[Vec<u8>]) -> Result<Vec<i64>> {
         match &self.conn {
-            Conn::Single { link, .. } => {
+            Conn::Single(link) => {
                 let mut pipe = redis::pipe();
                 for key in keys {
                     pipe.cmd("TTL").arg(key);
                 }
-                self.run(pipe.query_async(&mut link.connection())).await
+                self.run(async { pipe.query_async(&mut link.connection().await?).await }).await
             }
             Conn::Cluster(_) => {
                 let ttls = join_all(

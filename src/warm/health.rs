@@ -26,11 +26,14 @@ impl Warm {
     /// PINGs the server, or every node of the cluster. Unhealthy when a node that owns
     /// slots does not answer; a lost replica shows in its node entry only.
     pub async fn health(&self) -> Health {
-        if let Conn::Single { address, .. } = &self.conn {
+        if let Conn::Single(link) = &self.conn {
             let error = self.query::<()>(redis::cmd("PING")).await.err().map(|e| e.to_string());
+            // Behind Sentinel: the server it named last (a primary, or a replica by `role`).
             let node = NodeHealth {
-                address: address.clone(),
-                role: "master",
+                address: link
+                    .address()
+                    .unwrap_or_else(|| "(not named by the Sentinels yet)".into()),
+                role: link.role(),
                 connected: error.is_none(),
                 error: error.clone(),
             };

@@ -1,4 +1,5 @@
-//! The warm tier: Redis access through the redis crate, on one server or a Redis Cluster.
+//! The warm tier: Redis access through the redis crate, on one server (given, or named by
+//! Redis Sentinel) or a Redis Cluster.
 //!
 //! A single server is reached through a `ConnectionManager`, a cluster through the crate's
 //! cluster connection (slot map, MOVED/ASK, failover); both multiplex every command and
@@ -44,11 +45,8 @@ const MAX_RECONNECT_DELAY: Duration = Duration::from_millis(500);
 
 #[derive(Clone)]
 enum Conn {
-    /// `address`: `host:port`, for health reports.
-    Single {
-        link: Arc<SingleLink>,
-        address: String,
-    },
+    /// One server: given, or named by Redis Sentinel.
+    Single(Arc<SingleLink>),
     Cluster(Arc<ClusterLink>),
 }
 
@@ -60,6 +58,8 @@ pub struct Warm {
     command_timeout: Duration,
     credentials: Credentials,
     tracking: Arc<Tracking>,
+    /// `waitForReplicas`: replicas that must acknowledge a burst's writes (one server only).
+    wait_replicas: u32,
 }
 
 impl Warm {
@@ -68,7 +68,7 @@ impl Warm {
     pub fn connect(settings: &Settings, sink: Sink) -> Result<Warm> {
         let credentials = Credentials {
             username: settings.redis.username().map(str::to_string),
-            secret: settings.secret.clone(),
+            secrets: settings.secrets.clone(),
         };
         let prefix =
             format!("{}{}{}", settings.key_prefix, WARM_KEY_INFIX, settings.warm_key_separator);
@@ -83,7 +83,12 @@ impl Warm {
             Topology::Single(info) => {
                 let link = SingleLink::new(info.clone(), settings, tracked.then_some(&tracking))
                     .map_err(invalid)?;
-                Conn::Single { link: Arc::new(link), address: address_of(info) }
+                Conn::Single(Arc::new(link))
+            }
+            Topology::Sentinel(sentinel) => {
+                let link = SingleLink::sentinel(sentinel, settings, tracked.then_some(&tracking))
+                    .map_err(invalid)?;
+                Conn::Single(Arc::new(link))
             }
             Topology::Cluster(nodes) => {
                 let mut builder = ClusterClientBuilder::new(nodes.clone())
@@ -113,7 +118,14 @@ impl Warm {
                 Conn::Cluster(Arc::new(link))
             }
         };
-        Ok(Warm { conn, prefix, command_timeout: settings.command_timeout, credentials, tracking })
+        Ok(Warm {
+            conn,
+            prefix,
+            command_timeout: settings.command_timeout,
+            credentials,
+            tracking,
+            wait_replicas: settings.wait_for_replicas,
+        })
     }
 
     /// Tracking was lost and a try to enable it again failed.
@@ -163,7 +175,11 @@ impl Warm {
                 self.notice(&e);
                 (Err(self.failed(&e)), stale_view(&e))
             }
-            Err(_) => (Err(self.timeout()), true),
+            Err(_) => {
+                let timed_out = std::io::Error::from(std::io::ErrorKind::TimedOut);
+                self.notice(&timed_out.into());
+                (Err(self.timeout()), true)
+            }
         };
         if let (true, Conn::Cluster(link)) = (stale, &self.conn) {
             link.renew();
@@ -171,15 +187,13 @@ impl Warm {
         result
     }
 
-    /// A server that cannot speak RESP3: from now on RESP2, in ttl mode.
+    /// A server that cannot speak RESP3: from now on RESP2, in ttl mode. Behind Sentinel,
+    /// an error a failover causes: the Sentinels are asked again.
     fn notice(&self, e: &RedisError) {
-        if e.kind() != redis::ErrorKind::RESP3NotSupported {
-            return;
-        }
-        if let Conn::Single { link, .. } = &self.conn {
-            if link.downgrade() {
-                self.tracking.refused(e.clone(), &self.credentials);
-            }
+        let Conn::Single(link) = &self.conn else { return };
+        link.failed(e);
+        if e.kind() == redis::ErrorKind::RESP3NotSupported && link.downgrade() {
+            self.tracking.refused(e.clone(), &self.credentials);
         }
     }
 
@@ -187,7 +201,7 @@ impl Warm {
     /// connection has been remade over RESP2 since: then it is worth sending again.
     pub fn take_resend(&self) -> bool {
         match &self.conn {
-            Conn::Single { link, .. } => link.take_resend(),
+            Conn::Single(link) => link.take_resend(),
             Conn::Cluster(_) => false,
         }
     }
@@ -195,7 +209,9 @@ impl Warm {
     /// One command, routed by its key on a cluster.
     async fn query<T: redis::FromRedisValue>(&self, cmd: redis::Cmd) -> Result<T> {
         match &self.conn {
-            Conn::Single { link, .. } => self.run(cmd.query_async(&mut link.connection())).await,
+            Conn::Single(link) => {
+                self.run(async { cmd.query_async(&mut link.connection().await?).await }).await
+            }
             Conn::Cluster(link) => self.run(cmd.query_async(&mut link.connection())).await,
         }
     }
@@ -223,7 +239,10 @@ impl Warm {
     pub fn status(&self, reply: Option<Value>) -> Result<()> {
         match reply {
             Some(Value::ServerError(e)) => {
-                Err(CacheError::Redis(describe(&e.into(), &self.credentials)))
+                let e = e.into();
+                // READONLY: behind Sentinel, the server was demoted; ask which one took over.
+                self.notice(&e);
+                Err(CacheError::Redis(describe(&e, &self.credentials)))
             }
             Some(_) => Ok(()),
             None => Err(CacheError::Redis("Redis sent no reply for the command".into())),
@@ -231,7 +250,7 @@ impl Warm {
     }
 }
 
-fn address_of(info: &ConnectionInfo) -> String {
+pub(super) fn address_of(info: &ConnectionInfo) -> String {
     match info.addr() {
         ConnectionAddr::Tcp(host, port) | ConnectionAddr::TcpTls { host, port, .. } => {
             format!("{host}:{port}")

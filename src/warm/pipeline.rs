@@ -4,22 +4,31 @@
 use std::time::{Duration, Instant};
 
 use futures_util::future::join_all;
-use redis::aio::ConnectionManager;
+use std::sync::Arc;
+
 use redis::cluster_async::ClusterConnection;
 use redis::cluster_routing::{MultipleNodeRoutingInfo, ResponsePolicy, RoutingInfo};
 use redis::Value;
 
 use super::cluster::slot_groups;
+use super::single::SingleLink;
 use super::tracking::Enabled;
 use super::{Command, Conn, Warm};
-use crate::error::Result;
+use crate::error::{CacheError, Result};
 
 /// Commands ready to send: one pipeline to one server, or separate commands the cluster
 /// client routes by slot (a pipeline there must stay within one slot).
 pub enum Outgoing {
-    /// `replies`: how many of the pipeline's replies belong to each command. `tracking`:
-    /// the pipeline starts with the two commands that enable tracking.
-    Pipeline { conn: ConnectionManager, pipe: redis::Pipeline, replies: Vec<usize>, tracking: bool },
+    /// `replies`: how many of the pipeline's replies belong to each command, and whether it
+    /// writes. `tracking`: the pipeline starts with the two commands that enable tracking.
+    /// `wait`: it ends with a `WAIT` that every write's success depends on.
+    Pipeline {
+        link: Arc<SingleLink>,
+        pipe: redis::Pipeline,
+        replies: Vec<(usize, bool)>,
+        tracking: bool,
+        wait: bool,
+    },
     /// `tracking`: enable tracking on every node before sending.
     Routed { conn: ClusterConnection, commands: Vec<Routed>, tracking: bool },
 }
@@ -47,7 +56,7 @@ impl Warm {
                 commands: commands.map(|c| self.routed(c)).collect(),
                 tracking,
             },
-            Conn::Single { link, .. } => {
+            Conn::Single(link) => {
                 // An error reply then answers only its own command.
                 let mut pipe = redis::pipe();
                 pipe.ignore_errors();
@@ -61,18 +70,27 @@ impl Warm {
                     match command {
                         Command::MGet { keys, chunk } => {
                             let parts = keys.chunks((*chunk).max(1));
-                            replies.push(parts.len());
+                            replies.push((parts.len(), false));
                             for part in parts {
                                 pipe.add_command(self.mget(part.iter()));
                             }
                         }
                         other => {
-                            replies.push(1);
+                            replies.push((
+                                1,
+                                matches!(other, Command::Set { .. } | Command::Merge { .. }),
+                            ));
                             pipe.add_command(self.single(other));
                         }
                     }
                 }
-                Outgoing::Pipeline { conn: link.connection(), pipe, replies, tracking }
+                let wait = self.wait_replicas > 0 && replies.iter().any(|&(_, writes)| writes);
+                if wait {
+                    // Half the time limit, so the count comes back before the deadline.
+                    let timeout_ms = (self.command_timeout.as_millis() / 2).max(1) as u64;
+                    pipe.cmd("WAIT").arg(self.wait_replicas).arg(timeout_ms);
+                }
+                Outgoing::Pipeline { link: link.clone(), pipe, replies, tracking, wait }
             }
         }
     }
@@ -132,11 +150,14 @@ impl Warm {
     pub async fn send(&self, outgoing: Outgoing, deadline: Instant) -> Vec<Result<Vec<Value>>> {
         let remaining = deadline.saturating_duration_since(Instant::now());
         match outgoing {
-            Outgoing::Pipeline { mut conn, pipe, replies, tracking } => {
+            Outgoing::Pipeline { link, pipe, replies, tracking, wait } => {
                 let sent = match remaining.is_zero() {
                     true => Err(self.timeout()),
                     false => {
-                        self.run_within(remaining, pipe.query_async::<Vec<Value>>(&mut conn)).await
+                        let sent = async {
+                            pipe.query_async::<Vec<Value>>(&mut link.connection().await?).await
+                        };
+                        self.run_within(remaining, sent).await
                     }
                 };
                 let sent = match sent {
@@ -153,9 +174,22 @@ impl Warm {
                     other => other,
                 };
                 match sent {
-                    Ok(values) => {
+                    Ok(mut values) => {
+                        let unreplicated = match wait {
+                            true => self.unreplicated(values.pop()),
+                            false => None,
+                        };
                         let mut values = values.into_iter();
-                        replies.into_iter().map(|n| Ok(values.by_ref().take(n).collect())).collect()
+                        replies
+                            .into_iter()
+                            .map(|(n, writes)| {
+                                let own = values.by_ref().take(n).collect();
+                                match (&unreplicated, writes) {
+                                    (Some(e), true) => Err(e.clone()),
+                                    _ => Ok(own),
+                                }
+                            })
+                            .collect()
                     }
                     Err(e) => replies.iter().map(|_| Err(e.clone())).collect(),
                 }
@@ -169,6 +203,20 @@ impl Warm {
                 )
                 .await
             }
+        }
+    }
+
+    /// `WAIT`'s reply: the error every write of the burst gets when fewer replicas than
+    /// `waitForReplicas` acknowledged it.
+    fn unreplicated(&self, reply: Option<Value>) -> Option<CacheError> {
+        let wanted = self.wait_replicas;
+        match reply {
+            Some(Value::Int(n)) if n >= wanted as i64 => None,
+            Some(Value::Int(n)) => Some(CacheError::Redis(format!(
+                "Redis stored the write, but only {n} of the {wanted} replicas waitForReplicas \
+                 asks for acknowledged it in time: a failover now could lose it"
+            ))),
+            other => self.status(other).err(),
         }
     }
 
