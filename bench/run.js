@@ -209,6 +209,14 @@ async function main() {
     const series = seriesRun.stdout.trim().split('\n').map((line) => JSON.parse(line))
     for (const r of series) log(`   ${r.mode}: ${fmt(r.opsPerSec)}/s, ${r.writes} writes, ${r.pointsStored} points stored`)
 
+    log('== waitForReplicas: setData on a primary with one replica, without and with WAIT 1')
+    const replicasRun = spawnSync(process.execPath, [path.join(__dirname, 'replicas.js'), JSON.stringify({ seconds: quick ? 0.5 : 3 })], {
+      encoding: 'utf8',
+    })
+    if (replicasRun.status !== 0) throw new Error(`replicas run failed:\n${replicasRun.stderr}`)
+    const replicas = replicasRun.stdout.trim().split('\n').map((line) => JSON.parse(line))
+    for (const r of replicas) log(`   waitForReplicas ${r.waitForReplicas}, ${r.inFlight} in flight: ${fmt(r.opsPerSec)}/s`)
+
     log(`== redis-benchmark, ${valueBytes}-byte values`)
     const ceiling = { get: redisBenchmark(port, 'get', valueBytes), set: redisBenchmark(port, 'set', valueBytes) }
     const warm64 = rows.find((r) => r.op === 'warmGet' && r.inFlight === 64)
@@ -232,6 +240,7 @@ async function main() {
       writeHeavy,
       lag,
       series,
+      replicas,
       ceiling,
       memory,
     }
@@ -252,7 +261,7 @@ function gitCommit() {
   }
 }
 
-function printReport({ rows, writeHeavy, lag, series, ceiling, memory, settings }, files) {
+function printReport({ rows, writeHeavy, lag, series, replicas, ceiling, memory, settings }, files) {
   const line = (cells) => `| ${cells.join(' | ')} |`
   const out = [
     '',
@@ -319,6 +328,17 @@ function printReport({ rows, writeHeavy, lag, series, ceiling, memory, settings 
     ...series.map((r) =>
       line([r.mode, fmt(r.opsPerSec), r.writes, `${r.pointsStored}${r.pointsStored === r.writes ? ' ✓' : ' ✗'}`, r.retries ?? '']),
     ),
+  )
+  out.push(
+    '',
+    'waitForReplicas (strictWarmWrites), setData on a primary with one replica:',
+    '',
+    line(['in flight', 'no wait, writes/s', 'WAIT 1, writes/s', 'cost']),
+    line(Array(4).fill('---')),
+    ...[1, 64].map((inFlight) => {
+      const [off, on] = [0, 1].map((w) => replicas.find((r) => r.inFlight === inFlight && r.waitForReplicas === w))
+      return line([inFlight, fmt(off.opsPerSec), fmt(on.opsPerSec), `${((1 - on.opsPerSec / off.opsPerSec) * 100).toFixed(0)}%`])
+    }),
   )
   out.push(
     '',
