@@ -87,6 +87,17 @@ pub struct Tls {
     pub verify: bool,
 }
 
+impl Tls {
+    /// The crate's name for `verify`.
+    pub fn mode(&self) -> redis::TlsMode {
+        if self.verify {
+            redis::TlsMode::Secure
+        } else {
+            redis::TlsMode::Insecure
+        }
+    }
+}
+
 /// `coherence` (docs/contract.md, "Coherence").
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Coherence {

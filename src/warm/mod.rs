@@ -23,7 +23,7 @@ use std::time::Duration;
 use redis::cluster::ClusterClientBuilder;
 use redis::cluster::ClusterConfig;
 use redis::cluster_routing::{RoutingInfo, SingleNodeRoutingInfo};
-use redis::{ConnectionAddr, ConnectionInfo, ProtocolVersion, RedisError, TlsMode, Value};
+use redis::{ConnectionAddr, ConnectionInfo, ProtocolVersion, RedisError, Value};
 
 pub use self::clear::Cleared;
 use self::cluster::{stale_view, ClusterLink, ClusterNode};
@@ -106,8 +106,7 @@ impl Warm {
                     builder = builder.password(password);
                 }
                 if let Some(tls) = &settings.tls {
-                    let mode = if tls.verify { TlsMode::Secure } else { TlsMode::Insecure };
-                    builder = builder.certs(tls.certificates.clone()).tls(mode);
+                    builder = builder.certs(tls.certificates.clone()).tls(tls.mode());
                 }
                 let config = ClusterConfig::new()
                     .set_connection_timeout(settings.connect_timeout)

@@ -12,7 +12,6 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::sentinel::{SentinelClient, SentinelClientBuilder, SentinelServerType};
 use redis::{
     Client, ConnectionAddr, ConnectionInfo, ErrorKind, ProtocolVersion, RedisError, RedisResult,
-    TlsMode,
 };
 
 use super::{address_of, Tracking, MAX_RECONNECT_DELAY, MIN_RECONNECT_DELAY};
@@ -261,9 +260,8 @@ fn sentinel_client(
         builder = builder.set_client_to_redis_password(password);
     }
     if let Some(tls) = &settings.tls {
-        let mode = if tls.verify { TlsMode::Secure } else { TlsMode::Insecure };
         builder = builder
-            .set_client_to_redis_tls_mode(mode)
+            .set_client_to_redis_tls_mode(tls.mode())
             .set_client_to_redis_certificates(tls.certificates.clone());
     }
     if let Some(user) = &sentinel.username {
