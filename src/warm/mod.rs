@@ -23,7 +23,7 @@ use std::time::Duration;
 use redis::cluster::ClusterClientBuilder;
 use redis::cluster::ClusterConfig;
 use redis::cluster_routing::{RoutingInfo, SingleNodeRoutingInfo};
-use redis::{ConnectionAddr, ConnectionInfo, ProtocolVersion, RedisError, Value};
+use redis::{ConnectionAddr, ConnectionInfo, RedisError, Value};
 
 pub use self::clear::Cleared;
 use self::cluster::{stale_view, ClusterLink, ClusterNode};
@@ -74,8 +74,7 @@ impl Warm {
             format!("{}{}{}", settings.key_prefix, WARM_KEY_INFIX, settings.warm_key_separator);
         let tracked = settings.coherence == Coherence::Tracking;
         let tracking = Tracking::new(tracked, prefix.clone(), sink);
-        // Pushes need RESP3; without tracking the connection stays as the TS service's was.
-        let protocol = if tracked { ProtocolVersion::RESP3 } else { ProtocolVersion::RESP2 };
+        let protocol = single::protocol(tracked);
         let invalid = |e: RedisError| {
             CacheError::Range(format!("options.redis: {}", describe(&e, &credentials)))
         };

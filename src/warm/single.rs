@@ -219,7 +219,8 @@ impl Sentinel {
     }
 }
 
-fn protocol(tracked: bool) -> ProtocolVersion {
+/// Tracking's pushes need RESP3; without tracking the connection stays as the TS service's was.
+pub(super) fn protocol(tracked: bool) -> ProtocolVersion {
     if tracked {
         ProtocolVersion::RESP3
     } else {
