@@ -14,10 +14,10 @@ const { spawn, spawnSync, execFileSync } = require('node:child_process')
 const fs = require('node:fs')
 const os = require('node:os')
 const path = require('node:path')
-const Redis = require('ioredis')
 const { startLocalRedis } = require('../scripts/local-redis')
 const { drawRatios } = require('./chart')
 const w = require('./workload')
+const { seed, median } = w
 
 const ROOT = path.join(__dirname, '..')
 const RESULTS = path.join(__dirname, 'results')
@@ -79,12 +79,6 @@ function measureLag(spec) {
   return JSON.parse(run.stdout.trim().split('\n').pop())
 }
 
-const median = (xs) => {
-  const s = [...xs].sort((a, b) => a - b)
-  const m = s.length >> 1
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2
-}
-
 function summarise(runs) {
   const rates = runs.map((r) => r.opsPerSec)
   return {
@@ -95,18 +89,6 @@ function summarise(runs) {
     p99Ms: median(runs.map((r) => r.p99)),
     runs: rates.map(Math.round),
   }
-}
-
-async function seed(url) {
-  const redis = new Redis(url, { db: 1, keyPrefix: 'stream:' })
-  for (let i = 0; i < w.WARM_KEYS; i += 10_000) {
-    const pipe = redis.pipeline()
-    for (let j = i; j < i + 10_000; j++) pipe.set(`stream_cache_warm${w.warmKey(j)}`, w.warmValue(j))
-    await pipe.exec()
-  }
-  const info = await redis.info('server')
-  await redis.quit()
-  return info.match(/redis_version:(\S+)/)?.[1] ?? 'unknown'
 }
 
 function redisBenchmark(port, test, valueBytes) {

@@ -34,4 +34,24 @@ const SINCE = BASE_TIME + (POINTS / 2) * 1000 - 1
 
 const CACHE_OPTIONS = { hotCacheTTL: 3_600_000, warmCacheTTL: 3600 }
 
-module.exports = { WARM_KEYS, HOT_KEYS, SET_KEYS, BATCH_SIZE, SINCE, CACHE_OPTIONS, rawQuotes, warmKey, warmValue }
+// Writes every warm key the way the TS service stored them; returns the server's version.
+async function seed(url) {
+  const Redis = require('ioredis')
+  const redis = new Redis(url, { db: 1, keyPrefix: 'stream:' })
+  for (let i = 0; i < WARM_KEYS; i += 10_000) {
+    const pipe = redis.pipeline()
+    for (let j = i; j < i + 10_000; j++) pipe.set(`stream_cache_warm${warmKey(j)}`, warmValue(j))
+    await pipe.exec()
+  }
+  const info = await redis.info('server')
+  await redis.quit()
+  return info.match(/redis_version:(\S+)/)?.[1] ?? 'unknown'
+}
+
+const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b)
+  const m = s.length >> 1
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2
+}
+
+module.exports = { seed, median, WARM_KEYS, HOT_KEYS, SET_KEYS, BATCH_SIZE, SINCE, CACHE_OPTIONS, rawQuotes, warmKey, warmValue }
