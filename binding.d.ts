@@ -36,10 +36,13 @@ export declare class NativeStreamCache {
   adoptParsed(ticket: number, found: boolean): boolean | Array<string> | null
   /**
    * Takes what JS did since the last drain (the hot hits it served, for the eviction
-   * policy, and what became of the last drain's events), then hands over every queued
-   * result and at most `max_events` metric events.
+   * policy, and what became of the last drain's events), then writes every queued result
+   * and at most `max_events` metric events into `buf` (see `DrainHeader`). Returns the
+   * rows' strings, or nothing when there are none.
    */
-  drain(maxEvents: number, touched: Array<string> | undefined | null, delivered: Delivered): Drained
+  drain(maxEvents: number, touched: Array<string> | undefined | null, delivered: Delivered, buf: Float64Array): Array<string> | null
+  /** Writes the rows of a drain that did not fit (`DrainFlag.Spilled`) into a larger `buf`. */
+  takeSpilled(buf: Float64Array): void
   /** Sends the Redis commands the operations since the last flush queued (`Batcher`). */
   flush(): void
   /** Places for `n` hot-hit events in the bounded metric queue; returns how many fit. */
@@ -72,28 +75,47 @@ export interface Delivered {
   dropped: number
 }
 
-/** Results and metric events queued since the last drain. */
-export interface Drained {
-  /** Rows of [`OP_STRIDE`] numbers, see [`OpKind`]. */
-  ops: Float64Array
-  /** Rows of [`EVENT_STRIDE`] numbers, see [`EventCode`]. */
-  events: Float64Array
-  /** Decoded values: `[count, ...count points of POINT_STRIDE]`. */
-  points: Float64Array
-  strings: Array<string>
+/** Bits of the header's [`DrainHeader::Flags`]. */
+export declare const enum DrainFlag {
   /**
-   * The hot tier was emptied (before `dropped` left it): Redis reported a flush, or the
-   * connection was lost.
+   * The hot tier was emptied (before the dropped keys left it): Redis reported a flush,
+   * or the connection was lost.
    */
-  cleared: boolean
-  /** Keys that left the hot tier: expired, or changed in Redis. */
-  dropped: Array<string>
-  /** Still busy: drain again on the next loop turn (the wake stays armed until then). */
-  again: boolean
+  Cleared = 1,
+  /** Events are still queued: drain again on the next loop turn (the wake stays armed). */
+  Again = 2,
+  /**
+   * The rows did not fit: only the header was written. JS passes a buffer of at least
+   * `Size` plus the three lengths to `takeSpilled`, which writes header and rows.
+   */
+  Spilled = 4,
 }
 
 /**
- * Numbers per row of [`Drained::events`]:
+ * The slots at the start of the buffer a drain fills (JS owns it and passes it to every
+ * drain, so no typed array is created per drain); the rows follow, ops first, then events,
+ * then points. Strings come back as the drain's return value.
+ */
+export declare const enum DrainHeader {
+  /** Numbers of ops rows, [`OP_STRIDE`] per row, see [`OpKind`]. */
+  OpsLength = 0,
+  /** Numbers of events rows, [`EVENT_STRIDE`] per row, see [`EventCode`]. */
+  EventsLength = 1,
+  /** Numbers of decoded values: `[count, ...count points of POINT_STRIDE]` each. */
+  PointsLength = 2,
+  /** [`DrainFlag`] bits. */
+  Flags = 3,
+  /**
+   * How many of the returned strings, at their end, are keys that left the hot tier
+   * (expired, or changed in Redis).
+   */
+  DroppedKeys = 4,
+  /** Slots in the header; the first row starts here. */
+  Size = 5,
+}
+
+/**
+ * Numbers per events row:
  * `[code, timestampMs, value, dataSize, compressionRatio, stringA, stringB]`.
  */
 export declare const EVENT_STRIDE: number
@@ -142,12 +164,12 @@ export interface NativeStats {
   destroyed: boolean
 }
 
-/** Numbers per row of [`Drained::ops`]: `[id, kind, a, b]`. */
+/** Numbers per ops row: `[id, kind, a, b]`. */
 export declare const OP_STRIDE: number
 
 /**
  * What an ops row `[id, kind, a, b]` says about operation `id`. `a` and `b` are per kind;
- * "string" means an index into [`Drained::strings`].
+ * "string" means an index into the drain's strings.
  */
 export declare const enum OpKind {
   /** Resolves with nothing. */
@@ -169,7 +191,7 @@ export declare const enum OpKind {
   Cleared = 6,
   /** `getHealthStatus`: `a` the error (string) or -1 when healthy, `b` the hot tier's size. */
   Health = 7,
-  /** A decoded value: `a` its offset in [`Drained::points`], `b` 1 if the hot tier took it. */
+  /** A decoded value: `a` its offset in the decoded values, `b` 1 if the hot tier took it. */
   Points = 8,
   /** One key of a batch, decoded: like `Points`. */
   BatchPoints = 9,
@@ -179,13 +201,13 @@ export declare const enum OpKind {
   HealthDetail = 11,
   /**
    * A series write is stored: resolves with nothing. `b` 1: the hot tier took the merged
-   * series, decoded at offset `a` of [`Drained::points`]; `b` 0: JS drops its copy.
+   * series, decoded at offset `a` of the decoded values; `b` 0: JS drops its copy.
    */
   Stored = 12,
 }
 
 /**
- * Numbers per point in [`Drained::points`] and in `setPoints`' rows:
+ * Numbers per point in the decoded values and in `setPoints`' rows:
  * `[symbol, p, v, t, c, cp]` (`symbol` indexes a string table; NaN: no `c`/`cp`).
  */
 export declare const POINT_STRIDE: number

@@ -836,6 +836,8 @@ function __napiStampBindingTarget(exportsObject, target) {
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
 module.exports.NativeStreamCache = nativeBinding.NativeStreamCache
+module.exports.DrainFlag = nativeBinding.DrainFlag
+module.exports.DrainHeader = nativeBinding.DrainHeader
 module.exports.EVENT_STRIDE = nativeBinding.EVENT_STRIDE
 module.exports.EventCode = nativeBinding.EventCode
 module.exports.OP_STRIDE = nativeBinding.OP_STRIDE

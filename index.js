@@ -13,7 +13,8 @@
 // Every number shared with Rust (row kinds, event codes, strides) comes from the binding
 // (src/wire.rs). How the two sides meet: docs/architecture.md.
 
-const { NativeStreamCache, OpKind, EventCode, OP_STRIDE, EVENT_STRIDE, POINT_STRIDE } = require('./js/loader').loadBinding()
+const { NativeStreamCache, OpKind, EventCode, DrainHeader, DrainFlag, OP_STRIDE, EVENT_STRIDE, POINT_STRIDE } =
+  require('./js/loader').loadBinding()
 
 const { observe } = require('./js/observe')
 
@@ -79,12 +80,12 @@ function compressData(data) {
 // Symbols JSON.stringify writes as they are: no quote, backslash or control character,
 // and no surrogate (a lone one could not even reach Rust intact).
 const NEEDS_ESCAPE = /["\\\u0000-\u001f\ud800-\udfff]/
-let rows = new Float64Array(64 * POINT_STRIDE)
+let pointRows = new Float64Array(64 * POINT_STRIDE)
 
 // Canonical points as rows `[symbol, p, v, t, c, cp]` (NaN: absent) for Rust to serialise
 // off the JS thread (src/points.rs), or null when any point is not canonical.
 function encodePoints(points) {
-  if (rows.length < points.length * POINT_STRIDE) rows = new Float64Array(points.length * POINT_STRIDE * 2)
+  if (pointRows.length < points.length * POINT_STRIDE) pointRows = new Float64Array(points.length * POINT_STRIDE * 2)
   const symbols = []
   for (let k = 0, j = 0; k < points.length; k++, j += POINT_STRIDE) {
     const point = points[k]
@@ -96,14 +97,14 @@ function encodePoints(points) {
       if (NEEDS_ESCAPE.test(s)) return null
       symbols.push(s)
     }
-    rows[j] = symbols.length - 1
-    rows[j + 1] = p
-    rows[j + 2] = v
-    rows[j + 3] = t
-    rows[j + 4] = c === undefined ? NaN : c
-    rows[j + 5] = cp === undefined ? NaN : cp
+    pointRows[j] = symbols.length - 1
+    pointRows[j + 1] = p
+    pointRows[j + 2] = v
+    pointRows[j + 3] = t
+    pointRows[j + 4] = c === undefined ? NaN : c
+    pointRows[j + 5] = cp === undefined ? NaN : cp
   }
-  return { rows: rows.subarray(0, points.length * POINT_STRIDE), symbols }
+  return { rows: pointRows.subarray(0, points.length * POINT_STRIDE), symbols }
 }
 
 // Normalises the caller's data and encodes or serialises it; whatever that data throws (a
@@ -264,6 +265,9 @@ class StreamCache {
   #delivered = { emitted: 0, failed: 0, dropped: 0 }
   #drainScheduled = false
   #flushQueued = false
+  // What every drain writes into (src/wire.rs, DrainHeader); replaced by a larger one when
+  // a drain spills.
+  #rows = new Float64Array(4096)
   // The hot tier's values: key → { value, expires }. Rust decides which keys stay (see
   // src/hot.rs); every call that admits a key returns the keys that left.
   #hot = new Map()
@@ -295,8 +299,9 @@ class StreamCache {
     this.#maxPending = limits.maxPendingMetrics
   }
 
-  // The value of a fresh hot entry, or undefined; an expired one is dropped.
-  #hotHit(key) {
+  // The value of a fresh hot entry, or undefined; an expired one is dropped. A batch's
+  // hits report no event (`reports` false), as the TS service's did not.
+  #hotHit(key, reports = true) {
     const entry = this.#hot.get(key)
     if (entry === undefined) return undefined
     const now = performance.now()
@@ -305,7 +310,7 @@ class StreamCache {
       return undefined
     }
     if (this.#touched.length < this.#maxPending) this.#touched.push(key)
-    if (this.#onMetric !== null) {
+    if (reports && this.#onMetric !== null) {
       this.#hotHits++
       this.#hotHitTimes += now
     }
@@ -388,12 +393,13 @@ class StreamCache {
   }
 
   // Every operation that queued Redis work waits here, so this is where its flush is
-  // scheduled: one microtask after the first, so the whole burst shares one pipeline.
+  // scheduled: at the end of the loop turn, so every request a server read in one poll
+  // shares one pipeline and one wake of the tokio thread.
   #wait(id, extra) {
     if (this.#pending.size === 0) busy.add(this)
     if (!this.#flushQueued) {
       this.#flushQueued = true
-      queueMicrotask(() => {
+      setImmediate(() => {
         this.#flushQueued = false
         if (!this.#destroyed) this.#native.flush()
       })
@@ -492,7 +498,7 @@ class StreamCache {
     const result = {}
     const missing = []
     for (let i = 0; i < keys.length; i++) {
-      const hit = this.#hotHit(keys[i])
+      const hit = this.#hotHit(keys[i], false)
       put(result, keys[i], hit ?? null)
       if (hit === undefined) missing.push(keys[i])
     }
@@ -621,16 +627,23 @@ class StreamCache {
     }
     const delivered = this.#delivered
     this.#delivered = { emitted: 0, failed: 0, dropped: 0 }
-    const drained = this.#native.drain(this.#eventsPerDrain, touched, delivered)
-    const { ops, events, points, strings, again } = drained
-    if (drained.cleared) this.#hot.clear()
-    for (const key of drained.dropped) this.#hot.delete(key)
-    for (let i = 0; i < ops.length; i += OP_STRIDE) this.#complete(ops, i, points, strings)
-    if (events.length > 0) this.#deliver(events, strings)
-    if (again) this.#scheduleDrain()
+    let rows = this.#rows
+    const strings = this.#native.drain(this.#eventsPerDrain, touched, delivered, rows)
+    const opsEnd = DrainHeader.Size + rows[DrainHeader.OpsLength]
+    const eventsEnd = opsEnd + rows[DrainHeader.EventsLength]
+    const flags = rows[DrainHeader.Flags]
+    if (flags & DrainFlag.Spilled) {
+      rows = this.#rows = new Float64Array(2 * (eventsEnd + rows[DrainHeader.PointsLength]))
+      this.#native.takeSpilled(rows)
+    }
+    if (flags & DrainFlag.Cleared) this.#hot.clear()
+    for (let k = rows[DrainHeader.DroppedKeys]; k > 0; k--) this.#hot.delete(strings[strings.length - k])
+    for (let i = DrainHeader.Size; i < opsEnd; i += OP_STRIDE) this.#complete(rows, i, eventsEnd, strings)
+    if (eventsEnd > opsEnd) this.#deliver(rows, opsEnd, eventsEnd, strings)
+    if (flags & DrainFlag.Again) this.#scheduleDrain()
   }
 
-  // One handler per OpKind (src/wire.rs): (cache, pending entry, id, a, b, points, strings).
+  // One handler per OpKind (src/wire.rs): (cache, pending entry, id, a, b, rows, pointsAt, strings).
   static #handlers = {
     [OpKind.Done]: (c, p, id) => {
       c.#finish(id)
@@ -640,27 +653,27 @@ class StreamCache {
       c.#finish(id)
       p.resolve(null)
     },
-    [OpKind.Json]: (c, p, id, a, b, points, strings) => {
+    [OpKind.Json]: (c, p, id, a, b, rows, pointsAt, strings) => {
       c.#finish(id)
       const value = parseArray(strings[a])
       c.#admit(p.key, value, c.#native.adoptParsed(b, value !== null))
       p.resolve(value)
     },
-    [OpKind.Points]: (c, p, id, a, b, points, strings) => {
+    [OpKind.Points]: (c, p, id, a, b, rows, pointsAt, strings) => {
       c.#finish(id)
-      const value = buildPoints(points, a, strings)
+      const value = buildPoints(rows, pointsAt + a, strings)
       if (b === 1) c.#admit(p.key, value, [])
       p.resolve(value)
     },
-    [OpKind.BatchJson]: (c, p, id, a, b, points, strings) => {
+    [OpKind.BatchJson]: (c, p, id, a, b, rows, pointsAt, strings) => {
       const key = p.missing[p.next++]
       const value = a >= 0 ? parseArray(strings[a]) : null
       if (a >= 0) c.#admit(key, value, c.#native.adoptParsed(b, value !== null))
       put(p.result, key, value)
     },
-    [OpKind.BatchPoints]: (c, p, id, a, b, points, strings) => {
+    [OpKind.BatchPoints]: (c, p, id, a, b, rows, pointsAt, strings) => {
       const key = p.missing[p.next++]
-      const value = buildPoints(points, a, strings)
+      const value = buildPoints(rows, pointsAt + a, strings)
       if (b === 1) c.#admit(key, value, [])
       put(p.result, key, value)
     },
@@ -672,10 +685,10 @@ class StreamCache {
       c.#finish(id)
       p.resolve({ deleted: a, preserved: b })
     },
-    [OpKind.HealthDetail]: (c, p, id, a, b, points, strings) => {
+    [OpKind.HealthDetail]: (c, p, id, a, b, rows, pointsAt, strings) => {
       p.detail = JSON.parse(strings[a])
     },
-    [OpKind.Health]: (c, p, id, a, b, points, strings) => {
+    [OpKind.Health]: (c, p, id, a, b, rows, pointsAt, strings) => {
       c.#finish(id)
       p.resolve({
         status: a < 0 ? 'healthy' : 'unhealthy',
@@ -686,18 +699,18 @@ class StreamCache {
         coherence: p.detail.coherence,
       })
     },
-    [OpKind.Failed]: (c, p, id, a, b, points, strings) => {
+    [OpKind.Failed]: (c, p, id, a, b, rows, pointsAt, strings) => {
       c.#finish(id)
       p.reject(codedError(strings[a], strings[b], strings[b] === CODES.INVALID_ARGUMENT ? RangeError : Error))
     },
-    [OpKind.Stored]: (c, p, id, a, b, points, strings) => {
+    [OpKind.Stored]: (c, p, id, a, b, rows, pointsAt, strings) => {
       c.#finish(id)
-      if (b === 1) c.#admit(p.key, buildPoints(points, a, strings), [])
+      if (b === 1) c.#admit(p.key, buildPoints(rows, pointsAt + a, strings), [])
       else c.#hot.delete(p.key)
       p.resolve()
     },
     // Follows the row that admitted a value; names no pending operation of its own.
-    [OpKind.Evicted]: (c, p, id, a, b, points, strings) => c.#hot.delete(strings[a]),
+    [OpKind.Evicted]: (c, p, id, a, b, rows, pointsAt, strings) => c.#hot.delete(strings[a]),
   }
 
   // The kinds and codes this file handles, for the test that every one Rust defines is.
@@ -705,23 +718,24 @@ class StreamCache {
     return { ops: Object.keys(StreamCache.#handlers).map(Number), events: Object.keys(EVENT_BUILDERS).map(Number) }
   }
 
-  #complete(ops, i, points, strings) {
-    const id = ops[i]
-    const kind = ops[i + 1]
+  // `pointsAt`: where the drain's decoded values start in `rows`.
+  #complete(rows, i, pointsAt, strings) {
+    const id = rows[i]
+    const kind = rows[i + 1]
     const p = this.#pending.get(id)
     if (p === undefined && kind !== OpKind.Evicted) return
-    StreamCache.#handlers[kind](this, p, id, ops[i + 2], ops[i + 3], points, strings)
+    StreamCache.#handlers[kind](this, p, id, rows[i + 2], rows[i + 3], rows, pointsAt, strings)
   }
 
-  #deliver(rows, strings) {
+  #deliver(rows, start, end, strings) {
     const started = performance.now()
     let emitted = 0
     let failed = 0
     let dropped = 0
-    for (let i = 0; i < rows.length; i += EVENT_STRIDE) {
+    for (let i = start; i < end; i += EVENT_STRIDE) {
       const callback = this.#onMetric
       if (this.#destroyed || callback === null) {
-        dropped = (rows.length - i) / EVENT_STRIDE
+        dropped = (end - i) / EVENT_STRIDE
         break
       }
       emitted++

@@ -17,3 +17,10 @@ test('every row kind and event code Rust defines has a handler in index.js, and 
 test('strides come from Rust', () => {
   expect([binding.OP_STRIDE, binding.EVENT_STRIDE, binding.POINT_STRIDE]).toEqual([4, 7, 6])
 })
+
+test('the drain header: its slots precede the rows, and its flags are distinct bits', () => {
+  const slots = values(binding.DrainHeader)
+  expect(slots).toEqual([...Array(binding.DrainHeader.Size + 1).keys()])
+  const flags = values(binding.DrainFlag)
+  expect(flags.reduce((a, b) => a | b, 0)).toBe(flags.reduce((a, b) => a + b, 0))
+})

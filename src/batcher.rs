@@ -48,8 +48,8 @@ impl Batcher {
         lock(&self.queue).push(job);
     }
 
-    /// Sends what is queued. JS calls this once per burst of operations (a microtask after
-    /// the first), so a burst shares one pipeline instead of racing the loop job by job.
+    /// Sends what is queued. JS calls this at the end of each loop turn that queued jobs
+    /// (`setImmediate`), so a burst shares one pipeline instead of racing the loop job by job.
     pub fn flush(&self) {
         if !lock(&self.queue).is_empty() {
             self.ready.notify_one();

@@ -21,7 +21,7 @@ use crate::outbox::{now_ms, Completion, Found, MergeResult, Merged, Outbox, Outc
 use crate::points::{self, utf16_len, Decoded, Encoded};
 use crate::tasks::Tasks;
 use crate::warm::{self, refused_size, Body, Command, Merge, Sink, Warm};
-use crate::wire::{Drained, OpKind, Rows, OP_STRIDE};
+use crate::wire::{Drain, DrainFlag, OpKind, Rows, OP_STRIDE};
 
 /// The TS service's admission rule for `priority: "auto"` (compat).
 const AUTO_HOT_MAX_BYTES: usize = 10_000;
@@ -56,6 +56,8 @@ struct Ticket {
     key: String,
     issued: Generation,
     started: Instant,
+    /// A `getData` read reports its event; a batch's keys report none (compat).
+    reports: bool,
 }
 
 pub struct Core {
@@ -277,20 +279,21 @@ impl Core {
         self.batcher.submit(Job {
             command: Command::MGet { keys: missing.clone(), chunk },
             deadline: started + self.settings.command_timeout,
-            // A failed read leaves every key a miss (a failed chunk gives null for its keys).
+            // A failed read leaves every key a miss (a failed chunk gives null for its keys)
+            // and reports the TS service's one `cache_getBatchData_failed`; a read that
+            // worked reports nothing, as the TS service's did (docs/contract.md).
             finish: Box::new(move |_, _, replies, metrics| {
-                let replies = warm::texts(replies.unwrap_or_default(), missing.len(), chunk);
+                let replies = replies.unwrap_or_else(|e| {
+                    let message = e.to_string();
+                    metrics.push(Metric::Failed { op: "getBatchData", critical: false, message });
+                    Vec::new()
+                });
+                let replies = warm::texts(replies, missing.len(), chunk);
                 let items = missing
                     .into_iter()
                     .zip(replies)
-                    .map(|(key, json)| match json {
-                        Some(json) => {
-                            Some(Found { key, value: points::decode(json), issued, started })
-                        }
-                        None => {
-                            metrics.push(Metric::Get { found: false, ms: elapsed_ms(started) });
-                            None
-                        }
+                    .map(|(key, json)| {
+                        json.map(|json| Found { key, value: points::decode(json), issued, started })
                     })
                     .collect();
                 Completion { id, outcome: Outcome::Batch(items) }
@@ -361,11 +364,12 @@ impl Core {
             return Err(CacheError::Range(format!("unknown ticket {ticket}")));
         };
         let (key, issued, started) = (ticket.key.clone(), ticket.issued, ticket.started);
+        if ticket.reports {
+            self.outbox.record(Metric::Get { found, ms: elapsed_ms(started) });
+        }
         if !found {
-            self.outbox.record(Metric::Get { found: false, ms: elapsed_ms(started) });
             return Ok(Stored::Nothing);
         }
-        self.outbox.record(Metric::Get { found: true, ms: elapsed_ms(started) });
         Ok(self.hot.promote(key, issued, Instant::now()).map_or(Stored::Warm, Stored::Hot))
     }
 
@@ -379,13 +383,17 @@ impl Core {
 
     /// Appends the rows of one value Redis returned. Decoded points are promoted right
     /// here: a `points` row, then one `Evicted` row per key that left. JSON that JS must
-    /// parse gets a ticket for `adopt_parsed` instead: a `json` row.
+    /// parse gets a ticket for `adopt_parsed` instead: a `json` row. Only a `getData` read
+    /// reports an event: the TS service's `getBatchData` reported none for its keys.
     fn found_rows(&mut self, id: f64, found: Found, out: &mut Rows, kinds: (OpKind, OpKind)) {
         let Found { key, value, issued, started } = found;
+        let reports = kinds.0 == OpKind::Points;
         match value {
             Decoded::Points(p) => {
                 let at = points::encode(p, &mut out.points, &mut out.strings);
-                self.outbox.record(Metric::Get { found: true, ms: elapsed_ms(started) });
+                if reports {
+                    self.outbox.record(Metric::Get { found: true, ms: elapsed_ms(started) });
+                }
                 let evicted = self.hot.promote(key, issued, Instant::now());
                 out.op(id, kinds.0, at, if evicted.is_some() { 1.0 } else { 0.0 });
                 for key in evicted.into_iter().flatten() {
@@ -394,7 +402,7 @@ impl Core {
                 }
             }
             Decoded::Json(json) => {
-                self.tickets.push(Ticket { key, issued, started });
+                self.tickets.push(Ticket { key, issued, started, reports });
                 let (text, ticket) = (out.string(json), (self.tickets.len() - 1) as f64);
                 out.op(id, kinds.1, text, ticket);
             }
@@ -476,7 +484,7 @@ impl Core {
 
     /// Results and up to `max_events` events queued since the last drain, for `index.js`,
     /// and how many operations this completes.
-    pub fn drain(&mut self, max_events: usize) -> (Drained, usize) {
+    pub fn drain(&mut self, max_events: usize) -> (Drain, usize) {
         self.tickets.clear();
         let mut dropped = Vec::new();
         if self.outbox.take_cleanup_due() {
@@ -512,7 +520,16 @@ impl Core {
         for q in queued {
             q.metric.encode(q.at_ms, &mut out);
         }
-        (out.into_drained(cleared, dropped, again), finished)
+        let mut flags = 0;
+        if cleared {
+            flags |= DrainFlag::Cleared as u32;
+        }
+        if again {
+            flags |= DrainFlag::Again as u32;
+        }
+        let dropped_count = dropped.len();
+        out.strings.extend(dropped);
+        (Drain { rows: out, flags, dropped: dropped_count }, finished)
     }
 
     pub fn flush(&self) {

@@ -19,7 +19,7 @@ mod wire;
 
 use std::sync::Arc;
 
-use napi::bindgen_prelude::{Either, Function, ObjectFinalize};
+use napi::bindgen_prelude::{Either, Float64ArraySlice, Function, ObjectFinalize};
 use napi::{Env, JsString, Unknown};
 use napi_derive::napi;
 use tokio_util::sync::CancellationToken;
@@ -31,7 +31,7 @@ use crate::metrics::Counters;
 use crate::outbox::Outbox;
 use crate::points::Encoded;
 use crate::tasks::Tasks;
-use crate::wire::Drained;
+use crate::wire::{Drain, DrainHeader};
 
 /// What became of the events of the last drain.
 #[napi(object)]
@@ -84,6 +84,8 @@ pub struct NativeStreamCache {
     outbox: Arc<Outbox>,
     /// Operations started and not yet handed back by a drain.
     in_flight: usize,
+    /// A drain whose rows did not fit JS's buffer, until `take_spilled`.
+    spilled: Option<Drain>,
 }
 
 impl NativeStreamCache {
@@ -145,7 +147,7 @@ impl NativeStreamCache {
         ));
         let core =
             Core::new(settings, outbox.clone(), Tasks::new(cancel)).map_err(|e| e.throw(&env))?;
-        Ok(NativeStreamCache { core: Some(core), outbox, in_flight: 0 })
+        Ok(NativeStreamCache { core: Some(core), outbox, in_flight: 0, spilled: None })
     }
 
     /// Starts the Redis read of a key the JS hot `Map` does not hold; completes `id`.
@@ -245,8 +247,9 @@ impl NativeStreamCache {
     }
 
     /// Takes what JS did since the last drain (the hot hits it served, for the eviction
-    /// policy, and what became of the last drain's events), then hands over every queued
-    /// result and at most `max_events` metric events.
+    /// policy, and what became of the last drain's events), then writes every queued result
+    /// and at most `max_events` metric events into `buf` (see `DrainHeader`). Returns the
+    /// rows' strings, or nothing when there are none.
     #[napi(catch_unwind)]
     pub fn drain(
         &mut self,
@@ -254,7 +257,16 @@ impl NativeStreamCache {
         max_events: u32,
         touched: Option<Vec<String>>,
         delivered: Delivered,
-    ) -> napi::Result<Drained> {
+        mut buf: Float64ArraySlice,
+    ) -> napi::Result<Option<Vec<String>>> {
+        // SAFETY: this runs on the JS thread and no JavaScript runs until it returns.
+        let buf = unsafe { buf.as_mut() };
+        if buf.len() < DrainHeader::Size as usize {
+            return Err(CacheError::Range(
+                "buf must hold at least DrainHeader.Size numbers".into(),
+            )
+            .throw(env));
+        }
         let c = &self.outbox.counters;
         Counters::add(&c.emitted, delivered.emitted as u64);
         Counters::add(&c.failed, delivered.failed as u64);
@@ -263,12 +275,27 @@ impl NativeStreamCache {
         if let Some(keys) = touched {
             core.touch(keys);
         }
-        let (drained, finished) = core.drain(max_events as usize);
+        let (mut drain, finished) = core.drain(max_events as usize);
         self.in_flight = self.in_flight.saturating_sub(finished);
         if finished > 0 && self.in_flight == 0 {
             self.outbox.keep_alive(env, false)?;
         }
-        Ok(drained)
+        let strings = std::mem::take(&mut drain.rows.strings);
+        if !drain.write(buf) {
+            self.spilled = Some(drain);
+        }
+        Ok((!strings.is_empty()).then_some(strings))
+    }
+
+    /// Writes the rows of a drain that did not fit (`DrainFlag.Spilled`) into a larger `buf`.
+    #[napi(catch_unwind)]
+    pub fn take_spilled(&mut self, env: &Env, mut buf: Float64ArraySlice) -> napi::Result<()> {
+        // SAFETY: as in `drain`.
+        let buf = unsafe { buf.as_mut() };
+        match self.spilled.take() {
+            Some(drain) if drain.write(buf) => Ok(()),
+            _ => Err(CacheError::Range("buf is too small for the spilled drain".into()).throw(env)),
+        }
     }
 
     /// Sends the Redis commands the operations since the last flush queued (`Batcher`).

@@ -79,7 +79,7 @@ pub struct Taken {
     pub done: Vec<Completion>,
     pub events: Vec<QueuedMetric>,
     pub changed: Changed,
-    /// Something was taken: drain again next loop turn.
+    /// Events are left: drain again next loop turn.
     pub again: bool,
 }
 
@@ -254,19 +254,19 @@ impl Outbox {
     /// again on its next loop turn. Results are never held back: a slow metric callback
     /// must not delay promises.
     ///
-    /// The ThreadsafeFunction only wakes an idle JS thread. While anything flows, JS drains
-    /// once per loop turn (`setImmediate`) and producers do not call the wake: Node's
-    /// dispatcher would otherwise run wake after wake in one turn and starve timers and I/O.
-    /// An empty drain returns to idle; deciding that under the queue lock means a push
-    /// either lands before it (and is taken) or sees idle (and wakes).
+    /// The ThreadsafeFunction wakes JS for the first push after a take, and only for that
+    /// one: until the next take, pushes find the wake armed and skip it, so Node's
+    /// dispatcher never runs wake after wake in one turn and starves timers and I/O. Events
+    /// left behind by `max_events` keep the wake armed and ask JS to drain next turn.
+    /// Deciding this under the queue lock means a push either lands before the take (and
+    /// is taken) or after it (and wakes, or is left for the drain JS was asked for).
     pub fn take(&self, max_events: usize) -> Taken {
         let mut queues = lock(&self.queues);
         let n = max_events.min(queues.events.len());
         let events: Vec<QueuedMetric> = queues.events.drain(..n).collect();
         let done = std::mem::take(&mut queues.done);
         let changed = std::mem::take(&mut queues.changed);
-        let again =
-            !done.is_empty() || !events.is_empty() || changed.all || !changed.keys.is_empty();
+        let again = !queues.events.is_empty();
         self.wake_pending.store(again, Ordering::Release);
         Taken { done, events, changed, again }
     }

@@ -4,23 +4,22 @@
 //! them. Why rows at all: building objects through Node-API costs about a microsecond each,
 //! filling a `Float64Array` almost nothing (docs/architecture.md, "Crossing Node-API").
 
-use napi::bindgen_prelude::Float64Array;
 use napi_derive::napi;
 
-/// Numbers per row of [`Drained::ops`]: `[id, kind, a, b]`.
+/// Numbers per ops row: `[id, kind, a, b]`.
 #[napi]
 pub const OP_STRIDE: u32 = 4;
-/// Numbers per row of [`Drained::events`]:
+/// Numbers per events row:
 /// `[code, timestampMs, value, dataSize, compressionRatio, stringA, stringB]`.
 #[napi]
 pub const EVENT_STRIDE: u32 = 7;
-/// Numbers per point in [`Drained::points`] and in `setPoints`' rows:
+/// Numbers per point in the decoded values and in `setPoints`' rows:
 /// `[symbol, p, v, t, c, cp]` (`symbol` indexes a string table; NaN: no `c`/`cp`).
 #[napi]
 pub const POINT_STRIDE: u32 = 6;
 
 /// What an ops row `[id, kind, a, b]` says about operation `id`. `a` and `b` are per kind;
-/// "string" means an index into [`Drained::strings`].
+/// "string" means an index into the drain's strings.
 #[napi]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OpKind {
@@ -41,7 +40,7 @@ pub enum OpKind {
     Cleared = 6,
     /// `getHealthStatus`: `a` the error (string) or -1 when healthy, `b` the hot tier's size.
     Health = 7,
-    /// A decoded value: `a` its offset in [`Drained::points`], `b` 1 if the hot tier took it.
+    /// A decoded value: `a` its offset in the decoded values, `b` 1 if the hot tier took it.
     Points = 8,
     /// One key of a batch, decoded: like `Points`.
     BatchPoints = 9,
@@ -50,7 +49,7 @@ pub enum OpKind {
     /// Precedes `Health`: `a` JSON (string) of `{ nodes, coherence }`.
     HealthDetail = 11,
     /// A series write is stored: resolves with nothing. `b` 1: the hot tier took the merged
-    /// series, decoded at offset `a` of [`Drained::points`]; `b` 0: JS drops its copy.
+    /// series, decoded at offset `a` of the decoded values; `b` 0: JS drops its copy.
     Stored = 12,
 }
 
@@ -77,26 +76,57 @@ pub enum EventCode {
     System = 7,
 }
 
-/// Results and metric events queued since the last drain.
-#[napi(object)]
-pub struct Drained {
-    /// Rows of [`OP_STRIDE`] numbers, see [`OpKind`].
-    pub ops: Float64Array,
-    /// Rows of [`EVENT_STRIDE`] numbers, see [`EventCode`].
-    pub events: Float64Array,
-    /// Decoded values: `[count, ...count points of POINT_STRIDE]`.
-    pub points: Float64Array,
-    pub strings: Vec<String>,
-    /// The hot tier was emptied (before `dropped` left it): Redis reported a flush, or the
-    /// connection was lost.
-    pub cleared: bool,
-    /// Keys that left the hot tier: expired, or changed in Redis.
-    pub dropped: Vec<String>,
-    /// Still busy: drain again on the next loop turn (the wake stays armed until then).
-    pub again: bool,
+/// The slots at the start of the buffer a drain fills (JS owns it and passes it to every
+/// drain, so no typed array is created per drain); the rows follow, ops first, then events,
+/// then points. Strings come back as the drain's return value.
+#[napi]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DrainHeader {
+    /// Numbers of ops rows, [`OP_STRIDE`] per row, see [`OpKind`].
+    OpsLength = 0,
+    /// Numbers of events rows, [`EVENT_STRIDE`] per row, see [`EventCode`].
+    EventsLength = 1,
+    /// Numbers of decoded values: `[count, ...count points of POINT_STRIDE]` each.
+    PointsLength = 2,
+    /// [`DrainFlag`] bits.
+    Flags = 3,
+    /// How many of the returned strings, at their end, are keys that left the hot tier
+    /// (expired, or changed in Redis).
+    DroppedKeys = 4,
+    /// Slots in the header; the first row starts here.
+    Size = 5,
 }
 
-/// [`Drained`] while Rust fills it.
+/// Bits of the header's [`DrainHeader::Flags`].
+#[napi]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DrainFlag {
+    /// The hot tier was emptied (before the dropped keys left it): Redis reported a flush,
+    /// or the connection was lost.
+    Cleared = 1,
+    /// Events are still queued: drain again on the next loop turn (the wake stays armed).
+    Again = 2,
+    /// The rows did not fit: only the header was written. JS passes a buffer of at least
+    /// `Size` plus the three lengths to `takeSpilled`, which writes header and rows.
+    Spilled = 4,
+}
+
+/// One drain: its rows (the keys that left the hot tier at the end of its strings), its
+/// [`DrainFlag`] bits and how many keys left.
+pub struct Drain {
+    pub rows: Rows,
+    pub flags: u32,
+    pub dropped: usize,
+}
+
+impl Drain {
+    /// See [`Rows::write`].
+    pub fn write(&self, buf: &mut [f64]) -> bool {
+        self.rows.write(buf, self.flags, self.dropped)
+    }
+}
+
+/// A drain's rows while Rust fills them.
 #[derive(Default)]
 pub struct Rows {
     pub ops: Vec<f64>,
@@ -116,15 +146,26 @@ impl Rows {
         self.ops.extend_from_slice(&[id, kind as u32 as f64, a, b]);
     }
 
-    pub fn into_drained(self, cleared: bool, dropped: Vec<String>, again: bool) -> Drained {
-        Drained {
-            ops: Float64Array::new(self.ops),
-            events: Float64Array::new(self.events),
-            points: Float64Array::new(self.points),
-            strings: self.strings,
-            cleared,
-            dropped,
-            again,
+    /// Writes the header and, when they fit, the rows into `buf`; returns whether they did.
+    /// `buf` holds at least [`DrainHeader::Size`] numbers (checked by the caller).
+    pub fn write(&self, buf: &mut [f64], flags: u32, dropped: usize) -> bool {
+        let header = DrainHeader::Size as usize;
+        let (ops, events, points) = (self.ops.len(), self.events.len(), self.points.len());
+        let fits = header + ops + events + points <= buf.len();
+        let flags = if fits { flags } else { flags | DrainFlag::Spilled as u32 };
+        buf[..header].copy_from_slice(&[
+            ops as f64,
+            events as f64,
+            points as f64,
+            flags as f64,
+            dropped as f64,
+        ]);
+        if fits {
+            buf[header..header + ops].copy_from_slice(&self.ops);
+            buf[header + ops..header + ops + events].copy_from_slice(&self.events);
+            buf[header + ops + events..header + ops + events + points]
+                .copy_from_slice(&self.points);
         }
+        fits
     }
 }

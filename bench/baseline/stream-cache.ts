@@ -126,6 +126,7 @@ export class BaselineStreamCache {
     return kept.length > 0 ? kept : null
   }
 
+  // Like the TS service's (upstream 3fbb5432): no metric event for the keys, only on failure.
   async getBatchData(keys: string[]): Promise<Record<string, StreamDataPoint[] | null>> {
     const result: Record<string, StreamDataPoint[] | null> = {}
     const missing: string[] = []
@@ -135,17 +136,14 @@ export class BaselineStreamCache {
       if (entry !== undefined && now - entry.timestamp < this.hotCacheTTL) {
         entry.accessCount++
         result[key] = entry.data
-        this.recordCacheMetric('get', 'hot', 0, true)
       } else {
         missing.push(key)
       }
     }
     for (let i = 0; i < missing.length; i += this.maxBatchSize) {
       const chunk = missing.slice(i, i + this.maxBatchSize)
-      const start = Date.now()
       try {
         const values = await this.redis.mget(chunk.map((key) => WARM + key))
-        const took = Date.now() - start
         chunk.forEach((key, j) => {
           const raw = values[j]
           let data: StreamDataPoint[] | null = null
@@ -158,7 +156,6 @@ export class BaselineStreamCache {
           }
           result[key] = data
           if (data !== null) this.setHot(key, data)
-          this.recordCacheMetric('get', data !== null ? 'warm' : 'miss', took, data !== null)
         })
       } catch (error) {
         for (const key of chunk) result[key] = null
