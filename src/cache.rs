@@ -283,11 +283,18 @@ impl Core {
             // and reports the TS service's one `cache_getBatchData_failed`; a read that
             // worked reports nothing, as the TS service's did (docs/contract.md).
             finish: Box::new(move |_, _, replies, metrics| {
-                let replies = replies.unwrap_or_else(|e| {
-                    let message = e.to_string();
+                // On a cluster a failed slot group arrives as a reply that is not an array.
+                let failed = match &replies {
+                    Err(e) => Some(e.to_string()),
+                    Ok(replies) => replies
+                        .iter()
+                        .find(|r| !matches!(r, redis::Value::Array(_)))
+                        .map(|r| format!("a chunk of the batch failed: {r:?}")),
+                };
+                if let Some(message) = failed {
                     metrics.push(Metric::Failed { op: "getBatchData", critical: false, message });
-                    Vec::new()
-                });
+                }
+                let replies = replies.unwrap_or_default();
                 let replies = warm::texts(replies, missing.len(), chunk);
                 let items = missing
                     .into_iter()
