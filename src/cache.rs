@@ -294,8 +294,7 @@ impl Core {
                 if let Some(message) = failed {
                     metrics.push(Metric::Failed { op: "getBatchData", critical: false, message });
                 }
-                let replies = replies.unwrap_or_default();
-                let replies = warm::texts(replies, missing.len(), chunk);
+                let replies = warm::texts(replies.unwrap_or_default(), missing.len(), chunk);
                 let items = missing
                     .into_iter()
                     .zip(replies)
