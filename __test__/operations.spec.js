@@ -303,13 +303,10 @@ describe('with Redis unreachable', () => {
     expect(events.map((e) => e.metricName)).toEqual(
       expect.arrayContaining(['cache_get_failed', 'cache_healthCheck_failed', 'cache_deleteData_failed']),
     )
-    // The batch's read failed once: one event for the method, none per key. A cluster that
-    // never connected reports none yet (known gap, issue 19's closing note).
+    // The batch's read failed once: one event for the method, none per key.
     const batchFailed = events.filter((e) => e.tags.operation === 'getBatchData')
-    expect(batchFailed).toHaveLength(onCluster() ? 0 : 1)
-    if (!onCluster()) {
-      expect(batchFailed[0]).toMatchObject({ metricName: 'cache_getBatchData_failed', tags: { errorType: 'recoverable_error' } })
-    }
+    expect(batchFailed).toHaveLength(1)
+    expect(batchFailed[0]).toMatchObject({ metricName: 'cache_getBatchData_failed', tags: { errorType: 'recoverable_error' } })
   })
 
   test('strictWarmWrites rejects setData with the TS service message and a code', async () => {

@@ -242,7 +242,8 @@ impl Warm {
 
     /// One command on a cluster; each part has its own time limit, so a slot whose master
     /// is failing costs only that slot's keys. A batch read's replies are put back in key
-    /// order and in `chunk`-sized arrays, the shape one server's pipeline gives, for [`texts`].
+    /// order and in `chunk`-sized arrays, the shape one server's pipeline gives, for [`texts`];
+    /// a failed part adds one trailing status, and a batch no part answered fails.
     async fn send_routed(
         &self,
         conn: &ClusterConnection,
@@ -264,15 +265,32 @@ impl Warm {
                     }))
                     .await;
                 let mut values = vec![Value::Nil; keys];
+                let mut failed = None;
+                let mut answered = false;
                 for ((_, at), reply) in parts.iter().zip(replies) {
-                    for (&i, value) in at.iter().zip(reply.unwrap_or_default()) {
-                        values[i] = value;
+                    match reply {
+                        Ok(reply) => {
+                            answered = true;
+                            for (&i, value) in at.iter().zip(reply) {
+                                values[i] = value;
+                            }
+                        }
+                        Err(e) => failed = Some(e),
                     }
                 }
-                let mut values = values.into_iter();
-                Ok((0..keys.div_ceil(chunk))
-                    .map(|_| Value::Array(values.by_ref().take(chunk).collect()))
-                    .collect())
+                match (failed, answered) {
+                    (Some(e), false) => Err(e),
+                    (failed, _) => {
+                        let mut values = values.into_iter();
+                        let mut out: Vec<Value> = (0..keys.div_ceil(chunk))
+                            .map(|_| Value::Array(values.by_ref().take(chunk).collect()))
+                            .collect();
+                        // After the arrays, so the keys keep their places: the batch's
+                        // failure event needs to know that a part failed.
+                        out.extend(failed.map(|e| Value::SimpleString(e.to_string())));
+                        Ok(out)
+                    }
+                }
             }
         }
     }
