@@ -19,7 +19,7 @@ export declare class NativeStreamCache {
   /** `false` when there was no data; otherwise a write for `id` started (see `to_js`). */
   set(id: number, key: unknown, data: unknown, json: string, priority: unknown): boolean | Array<string> | null
   /**
-   * `set` for canonical points, handed over as rows of `POINT_STRIDE` (see `wire`) and
+   * `set` for canonical points, handed over as rows of `PointField`s (see `wire`) and
    * their symbols; the JSON is written off the JS thread.
    */
   setPoints(id: number, key: unknown, rows: Float64Array, symbols: Array<string>, priority: unknown): boolean | Array<string> | null
@@ -97,11 +97,11 @@ export declare const enum DrainFlag {
  * then points. Strings come back as the drain's return value.
  */
 export declare const enum DrainHeader {
-  /** Numbers of ops rows, [`OP_STRIDE`] per row, see [`OpKind`]. */
+  /** Numbers of ops rows, [`OpField`]s per row, see [`OpKind`]. */
   OpsLength = 0,
-  /** Numbers of events rows, [`EVENT_STRIDE`] per row, see [`EventCode`]. */
+  /** Numbers of events rows, [`EventField`]s per row, see [`EventCode`]. */
   EventsLength = 1,
-  /** Numbers of decoded values: `[count, ...count points of POINT_STRIDE]` each. */
+  /** Numbers of decoded values: `[count, ...count points of PointField::Stride]` each. */
   PointsLength = 2,
   /** [`DrainFlag`] bits. */
   Flags = 3,
@@ -115,10 +115,24 @@ export declare const enum DrainHeader {
 }
 
 /**
- * Numbers per events row:
- * `[code, timestampMs, value, dataSize, compressionRatio, stringA, stringB]`.
+ * The `code` of every error the package throws. JavaScript's `CODES` and the
+ * TypeScript types are derived from it.
  */
-export declare const EVENT_STRIDE: number
+export declare const enum ErrorCode {
+  /** r" An argument of the wrong type (`TypeError`) or out of range (`RangeError`). */
+  InvalidArgument = 'STREAM_CACHE_INVALID_ARGUMENT',
+  /** r" The cache was destroyed before or during the call. */
+  Destroyed = 'STREAM_CACHE_DESTROYED',
+  /** r" Redis answered with an error, or the connection failed. */
+  RedisError = 'STREAM_CACHE_REDIS_ERROR',
+  /** r" Redis did not answer within `commandTimeout`. */
+  Timeout = 'STREAM_CACHE_TIMEOUT',
+  /**
+   * r" No native binary loads on this platform. Thrown by `js/loader.js`, which writes the
+   * r" string itself since there is no binding to read it from.
+   */
+  NoBinary = 'STREAM_CACHE_NO_BINARY',
+}
 
 /** The event an events row encodes (the first number of the row). */
 export declare const enum EventCode {
@@ -143,6 +157,22 @@ export declare const enum EventCode {
   System = 7,
 }
 
+/**
+ * The fields of an events row, by position; `Stride` is the row's length. The string
+ * fields index the drain's strings, or hold [`NO_STRING`].
+ */
+export declare const enum EventField {
+  /** An [`EventCode`]. */
+  Code = 0,
+  TimestampMs = 1,
+  Value = 2,
+  DataSize = 3,
+  CompressionRatio = 4,
+  StringA = 5,
+  StringB = 6,
+  Stride = 7,
+}
+
 export interface NativeLimits {
   hotTtlMs: number
   maxPendingMetrics: number
@@ -164,8 +194,20 @@ export interface NativeStats {
   destroyed: boolean
 }
 
-/** Numbers per ops row: `[id, kind, a, b]`. */
-export declare const OP_STRIDE: number
+/** A string field that names no string. */
+export declare const NO_STRING: number
+
+/**
+ * The fields of an ops row, by position; `Stride` is the row's length. What `a` and `b`
+ * hold depends on the [`OpKind`].
+ */
+export declare const enum OpField {
+  Id = 0,
+  Kind = 1,
+  A = 2,
+  B = 3,
+  Stride = 4,
+}
 
 /**
  * What an ops row `[id, kind, a, b]` says about operation `id`. `a` and `b` are per kind;
@@ -183,13 +225,13 @@ export declare const enum OpKind {
   Json = 2,
   /** Rejects: `a` the message (string), `b` the error code (string). */
   Failed = 3,
-  /** One key of a batch, in key order: like `Json`, or `a = -1` for a miss. */
+  /** One key of a batch, in key order: like `Json`, or `a` [`NO_STRING`] for a miss. */
   BatchJson = 4,
   /** The batch is complete. */
   BatchEnd = 5,
   /** `clearAll`: `a` keys deleted, `b` keys preserved. */
   Cleared = 6,
-  /** `getHealthStatus`: `a` the error (string) or -1 when healthy, `b` the hot tier's size. */
+  /** `getHealthStatus`: `a` the error (string) or [`NO_STRING`] when healthy, `b` the hot tier's size. */
   Health = 7,
   /** A decoded value: `a` its offset in the decoded values, `b` 1 if the hot tier took it. */
   Points = 8,
@@ -206,8 +248,45 @@ export declare const enum OpKind {
   Stored = 12,
 }
 
+/** Every numeric option's default (see [`config::OptionDefaults`]). */
+export declare function optionDefaults(): OptionDefaults
+
 /**
- * Numbers per point in the decoded values and in `setPoints`' rows:
- * `[symbol, p, v, t, c, cp]` (`symbol` indexes a string table; NaN: no `c`/`cp`).
+ * The default of every numeric option, named and measured as the option is (docs/contract.md,
+ * "Options"). [`Settings::from_source`] applies them; JavaScript reads them as
+ * `OPTION_DEFAULTS`, which the Nest adapter logs.
  */
-export declare const POINT_STRIDE: number
+export interface OptionDefaults {
+  /** ms */
+  hotCacheTTL: number
+  /** s */
+  warmCacheTTL: number
+  maxHotCacheSize: number
+  /** ms */
+  cleanupInterval: number
+  maxBatchSize: number
+  maxPendingMetrics: number
+  /** bytes */
+  maxValueBytes: number
+  /** ms (`redis.connectTimeout`) */
+  connectTimeout: number
+  /** ms (`redis.commandTimeout`) */
+  commandTimeout: number
+  /** `redis.maxRetriesPerRequest` */
+  maxRetriesPerRequest: number
+  waitForReplicas: number
+}
+
+/**
+ * The fields of one point, in decoded values and in `setPoints`' rows; `Stride` is the
+ * row's length. `Symbol` indexes a string table; `C`/`Cp` are NaN when absent.
+ */
+export declare const enum PointField {
+  Symbol = 0,
+  P = 1,
+  V = 2,
+  T = 3,
+  C = 4,
+  Cp = 5,
+  Stride = 6,
+}

@@ -1,3 +1,7 @@
+import type { ErrorCode, OptionDefaults } from "./binding"
+
+export type { OptionDefaults }
+
 /** A stream data point as stored and returned (docs/contract.md, "Data"). */
 export interface StreamDataPoint {
   /** Symbol. */
@@ -265,23 +269,21 @@ export interface StreamCacheStats {
   destroyed: boolean
 }
 
-export type StreamCacheErrorCode =
-  | 'STREAM_CACHE_INVALID_ARGUMENT'
-  | 'STREAM_CACHE_DESTROYED'
-  | 'STREAM_CACHE_REDIS_ERROR'
-  | 'STREAM_CACHE_TIMEOUT'
+/** Every `code` this package's errors carry (generated from src/error.rs). */
+export type StreamCacheErrorCode = `${ErrorCode}`
 
 /** Every error this package produces carries one of these codes. */
 export interface StreamCacheError extends Error {
   code: StreamCacheErrorCode
 }
 
+/** The codes by short name: `CODES.TIMEOUT === 'STREAM_CACHE_TIMEOUT'`. */
 export declare const CODES: {
-  readonly INVALID_ARGUMENT: 'STREAM_CACHE_INVALID_ARGUMENT'
-  readonly DESTROYED: 'STREAM_CACHE_DESTROYED'
-  readonly REDIS_ERROR: 'STREAM_CACHE_REDIS_ERROR'
-  readonly TIMEOUT: 'STREAM_CACHE_TIMEOUT'
+  readonly [C in StreamCacheErrorCode as C extends `STREAM_CACHE_${infer Name}` ? Name : never]: C
 }
+
+/** Every numeric option's default, in the option's unit (ms, s, bytes; docs/contract.md, "Options"). */
+export declare const OPTION_DEFAULTS: Readonly<OptionDefaults>
 
 /** The TypeScript service's `compressData`: raw quotes to points, `||` semantics and all. */
 export declare function compressData(data: ReadonlyArray<RawQuote | unknown>): Array<StreamDataPoint | unknown>

@@ -10,20 +10,20 @@
 // - the compat normalisation of setData's input (compressData), which reads caller objects;
 // - finding the native binary, and saying which one is missing (js/loader.js): when none
 //   loads, there is no Rust to say it.
-// Every number shared with Rust (row kinds, event codes, strides) comes from the binding
-// (src/wire.rs). How the two sides meet: docs/architecture.md.
+// The rest lives beside it in js/: the row codec (codec.js), event objects (events.js),
+// coded errors (errors.js), the binary's loader (loader.js). Every number and name shared
+// with Rust (row kinds and fields, event codes, error codes) comes from the binding
+// (src/wire.rs, src/error.rs). How the two sides meet: docs/architecture.md.
 
-const { NativeStreamCache, OpKind, EventCode, DrainHeader, DrainFlag, OP_STRIDE, EVENT_STRIDE, POINT_STRIDE } =
+const { NativeStreamCache, OpKind, OpField, EventField, DrainHeader, DrainFlag, NO_STRING, optionDefaults } =
   require('./js/loader').loadBinding()
-
 const { observe } = require('./js/observe')
+const { CODES, adopt, codedError, destroyedError } = require('./js/errors')
+const { compressData, normalise, pointsSince, parseArray, buildPoints, keyList, put } = require('./js/codec')
+const { EVENT_BUILDERS, getEvent } = require('./js/events')
 
-const CODES = Object.freeze({
-  INVALID_ARGUMENT: 'STREAM_CACHE_INVALID_ARGUMENT',
-  DESTROYED: 'STREAM_CACHE_DESTROYED',
-  REDIS_ERROR: 'STREAM_CACHE_REDIS_ERROR',
-  TIMEOUT: 'STREAM_CACHE_TIMEOUT',
-})
+const { Id: ID, Kind: KIND, A, B, Stride: OP_STRIDE } = OpField
+const EVENT_STRIDE = EventField.Stride
 
 // Events delivered per drain adapt so one drain's callbacks take about this long at most;
 // a slow listener then costs one event per loop turn instead of stalling the loop.
@@ -31,219 +31,6 @@ const DELIVERY_BUDGET_MS = 8
 const MAX_EVENTS_PER_DRAIN = 16_384
 // Hot hits reported to the Rust policy per native call.
 const TOUCH_BATCH = 1024
-
-function codedError(message, code, ErrorClass = Error) {
-  const err = new ErrorClass(message)
-  err.code = code
-  return err
-}
-
-const REALM_ERRORS = { TypeError, RangeError, Error }
-
-// Native errors are built in the addon's realm; under jest or vm they would fail
-// `instanceof TypeError` in the caller's. Rebuild them here, keeping message and code.
-function adopt(err) {
-  const Local = REALM_ERRORS[err?.name]
-  if (Local === undefined || err instanceof Local) return err
-  return codedError(err.message, err.code, Local)
-}
-
-function destroyedError() {
-  return codedError('StreamCache has been destroyed', CODES.DESTROYED)
-}
-
-// compat: the TS service's compressData, `||` truthiness and all (docs/contract.md, "Data").
-function compressData(data) {
-  const now = Date.now()
-  const out = new Array(data.length)
-  for (let i = 0; i < data.length; i++) {
-    const item = data[i]
-    if (typeof item === 'object' && item !== null) {
-      const point = {
-        s: item.symbol || item.s || '',
-        p: item.price || item.lastPrice || item.p || 0,
-        v: item.volume || item.v || 0,
-        t: item.timestamp || item.t || now + i,
-      }
-      const c = item.change || item.c
-      if (c !== undefined) point.c = c
-      const cp = item.changePercent || item.cp
-      if (cp !== undefined) point.cp = cp
-      out[i] = point
-    } else {
-      out[i] = item
-    }
-  }
-  return out
-}
-
-// Symbols JSON.stringify writes as they are: no quote, backslash or control character,
-// and no surrogate (a lone one could not even reach Rust intact).
-const NEEDS_ESCAPE = /["\\\u0000-\u001f\ud800-\udfff]/
-let pointRows = new Float64Array(64 * POINT_STRIDE)
-
-// Canonical points as rows `[symbol, p, v, t, c, cp]` (NaN: absent) for Rust to serialise
-// off the JS thread (src/points.rs), or null when any point is not canonical.
-function encodePoints(points) {
-  if (pointRows.length < points.length * POINT_STRIDE) pointRows = new Float64Array(points.length * POINT_STRIDE * 2)
-  const symbols = []
-  for (let k = 0, j = 0; k < points.length; k++, j += POINT_STRIDE) {
-    const point = points[k]
-    if (typeof point !== 'object' || point === null) return null
-    const { s, p, v, t, c, cp } = point
-    if (typeof s !== 'string' || !Number.isFinite(p) || !Number.isFinite(v) || !Number.isFinite(t)) return null
-    if ((c !== undefined && !Number.isFinite(c)) || (cp !== undefined && !Number.isFinite(cp))) return null
-    if (symbols.length === 0 || symbols[symbols.length - 1] !== s) {
-      if (NEEDS_ESCAPE.test(s)) return null
-      symbols.push(s)
-    }
-    pointRows[j] = symbols.length - 1
-    pointRows[j + 1] = p
-    pointRows[j + 2] = v
-    pointRows[j + 3] = t
-    pointRows[j + 4] = c === undefined ? NaN : c
-    pointRows[j + 5] = cp === undefined ? NaN : cp
-  }
-  return { rows: pointRows.subarray(0, points.length * POINT_STRIDE), symbols }
-}
-
-// Normalises the caller's data and encodes or serialises it; whatever that data throws (a
-// getter, a BigInt, a cycle) becomes a coded TypeError instead of escaping as is.
-function normalise(data) {
-  try {
-    const points = compressData(data)
-    const encoded = encodePoints(points)
-    return encoded === null ? { points, json: JSON.stringify(points) } : { points, ...encoded }
-  } catch (err) {
-    throw codedError(`data could not be read or serialised to JSON: ${err?.message}`, CODES.INVALID_ARGUMENT, TypeError)
-  }
-}
-
-function pointsSince(points, since) {
-  const kept = points.filter((p) => p != null && p.t > since)
-  return kept.length > 0 ? kept : null
-}
-
-function parseArray(json) {
-  try {
-    const value = JSON.parse(json)
-    return Array.isArray(value) ? value : null
-  } catch {
-    return null
-  }
-}
-
-// A warm value Rust decoded (src/points.rs): `[count, ...count × [symbol, p, v, t, c, cp]]`,
-// NaN for an absent c/cp. Builds what JSON.parse would have, key order included.
-function buildPoints(rows, at, strings) {
-  const count = rows[at]
-  const out = new Array(count)
-  for (let k = 0, j = at + 1; k < count; k++, j += POINT_STRIDE) {
-    const point = { s: strings[rows[j]], p: rows[j + 1], v: rows[j + 2], t: rows[j + 3] }
-    const c = rows[j + 4]
-    if (c === c) point.c = c
-    const cp = rows[j + 5]
-    if (cp === cp) point.cp = cp
-    out[k] = point
-  }
-  return out
-}
-
-// The keys as a plain array when all are non-empty strings, else null (the native check
-// then names the bad one). Each element is read once: a getter may throw, or change.
-function keyList(keys) {
-  if (!Array.isArray(keys)) return null
-  try {
-    const list = new Array(keys.length)
-    for (let i = 0; i < keys.length; i++) {
-      const key = keys[i]
-      if (typeof key !== 'string' || key === '') return null
-      list[i] = key
-    }
-    return list
-  } catch {
-    return null
-  }
-}
-
-// A key such as "__proto__" must become an own property, not a prototype change.
-function put(target, key, value) {
-  if (key === '__proto__') {
-    Object.defineProperty(target, key, { value, enumerable: true, writable: true, configurable: true })
-  } else {
-    target[key] = value
-  }
-}
-
-// One builder per EventCode (src/wire.rs): (row, strings, offset) → the event object of
-// docs/contract.md, "Metric events". Each is one literal, so every event of a kind shares
-// one hidden class.
-const EVENT_BUILDERS = {
-  [EventCode.GetWarm]: (r, s, i) => getEvent(r[i + 1], r[i + 2], 'warm'),
-  [EventCode.GetMiss]: (r, s, i) => getEvent(r[i + 1], r[i + 2], 'miss'),
-  [EventCode.SetBoth]: (r, s, i) => setEvent(r, i, 'both'),
-  [EventCode.SetWarm]: (r, s, i) => setEvent(r, i, 'warm'),
-  [EventCode.SetWarmFailed]: (r, s, i) => setEvent(r, i, 'warm', s[r[i + 6]]),
-  [EventCode.FailedRecoverable]: (r, s, i) => errorEvent(r, s, i, 'recoverable_error'),
-  [EventCode.FailedCritical]: (r, s, i) => errorEvent(r, s, i, 'critical_error'),
-  [EventCode.System]: (r, s, i) => ({
-    timestamp: new Date(r[i + 1]),
-    source: 'stream-cache',
-    metricType: 'system',
-    metricName: s[r[i + 5]],
-    metricValue: r[i + 2],
-    tags: r[i + 6] < 0 ? { component: 'StreamCache' } : { component: 'StreamCache', reason: s[r[i + 6]] },
-  }),
-}
-
-// compat: a miss is `cache_get_failed`, layer `miss`.
-function getEvent(timestamp, metricValue, layer) {
-  const success = layer !== 'miss'
-  return {
-    timestamp: new Date(timestamp),
-    source: 'stream-cache',
-    metricType: 'cache',
-    metricName: success ? 'cache_get_success' : 'cache_get_failed',
-    metricValue,
-    tags: { operation: 'get', success: success ? 'true' : 'false', component: 'StreamCache', cacheType: 'stream-cache', layer },
-  }
-}
-
-// `errorMessage` given: the warm write failed (ours: the TS service reported success).
-function setEvent(r, i, layer, errorMessage) {
-  const success = errorMessage === undefined
-  const event = {
-    timestamp: new Date(r[i + 1]),
-    source: 'stream-cache',
-    metricType: 'cache',
-    metricName: success ? 'cache_set_success' : 'cache_set_failed',
-    metricValue: r[i + 2],
-    tags: {
-      operation: 'set',
-      success: success ? 'true' : 'false',
-      component: 'StreamCache',
-      cacheType: 'stream-cache',
-      layer,
-      dataSize: r[i + 3],
-      compressionRatio: r[i + 4],
-    },
-  }
-  if (!success) Object.assign(event.tags, { errorType: 'recoverable_error', errorMessage })
-  return event
-}
-
-// compat: the TS service's error event, `cache_<method>_failed`.
-function errorEvent(r, s, i, errorType) {
-  const operation = s[r[i + 5]]
-  return {
-    timestamp: new Date(r[i + 1]),
-    source: 'stream-cache',
-    metricType: 'cache',
-    metricName: `cache_${operation}_failed`,
-    metricValue: 0,
-    tags: { operation, success: 'false', component: 'StreamCache', errorType, errorMessage: s[r[i + 6]] },
-  }
-}
 
 // Caches with operations in flight. The caller's continuation is reachable only through
 // a cache's pending promises, so while any are pending the cache must be a GC root, just
@@ -662,19 +449,19 @@ class StreamCache {
     [OpKind.Points]: (c, p, id, a, b, rows, pointsAt, strings) => {
       c.#finish(id)
       const value = buildPoints(rows, pointsAt + a, strings)
-      if (b === 1) c.#admit(p.key, value, [])
+      if (b) c.#admit(p.key, value, [])
       p.resolve(value)
     },
     [OpKind.BatchJson]: (c, p, id, a, b, rows, pointsAt, strings) => {
       const key = p.missing[p.next++]
-      const value = a >= 0 ? parseArray(strings[a]) : null
-      if (a >= 0) c.#admit(key, value, c.#native.adoptParsed(b, value !== null))
+      const value = a === NO_STRING ? null : parseArray(strings[a])
+      if (a !== NO_STRING) c.#admit(key, value, c.#native.adoptParsed(b, value !== null))
       put(p.result, key, value)
     },
     [OpKind.BatchPoints]: (c, p, id, a, b, rows, pointsAt, strings) => {
       const key = p.missing[p.next++]
       const value = buildPoints(rows, pointsAt + a, strings)
-      if (b === 1) c.#admit(key, value, [])
+      if (b) c.#admit(key, value, [])
       put(p.result, key, value)
     },
     [OpKind.BatchEnd]: (c, p, id) => {
@@ -691,10 +478,10 @@ class StreamCache {
     [OpKind.Health]: (c, p, id, a, b, rows, pointsAt, strings) => {
       c.#finish(id)
       p.resolve({
-        status: a < 0 ? 'healthy' : 'unhealthy',
+        status: a === NO_STRING ? 'healthy' : 'unhealthy',
         hotCacheSize: b,
-        redisConnected: a < 0,
-        lastError: a < 0 ? null : strings[a],
+        redisConnected: a === NO_STRING,
+        lastError: a === NO_STRING ? null : strings[a],
         nodes: p.detail.nodes,
         coherence: p.detail.coherence,
       })
@@ -705,7 +492,7 @@ class StreamCache {
     },
     [OpKind.Stored]: (c, p, id, a, b, rows, pointsAt, strings) => {
       c.#finish(id)
-      if (b === 1) c.#admit(p.key, buildPoints(rows, pointsAt + a, strings), [])
+      if (b) c.#admit(p.key, buildPoints(rows, pointsAt + a, strings), [])
       else c.#hot.delete(p.key)
       p.resolve()
     },
@@ -720,11 +507,11 @@ class StreamCache {
 
   // `pointsAt`: where the drain's decoded values start in `rows`.
   #complete(rows, i, pointsAt, strings) {
-    const id = rows[i]
-    const kind = rows[i + 1]
+    const id = rows[i + ID]
+    const kind = rows[i + KIND]
     const p = this.#pending.get(id)
     if (p === undefined && kind !== OpKind.Evicted) return
-    StreamCache.#handlers[kind](this, p, id, rows[i + 2], rows[i + 3], rows, pointsAt, strings)
+    StreamCache.#handlers[kind](this, p, id, rows[i + A], rows[i + B], rows, pointsAt, strings)
   }
 
   #deliver(rows, start, end, strings) {
@@ -753,4 +540,7 @@ class StreamCache {
   }
 }
 
-module.exports = { StreamCache, CODES, compressData }
+// Every numeric option's default, from src/config.rs.
+const OPTION_DEFAULTS = Object.freeze(optionDefaults())
+
+module.exports = { StreamCache, CODES, OPTION_DEFAULTS, compressData }

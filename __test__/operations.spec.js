@@ -349,3 +349,44 @@ test('clearAll walks SCAN pages that hold none of its keys', async () => {
     await Promise.all(noise.map((key) => redis.del(key)))
   }
 })
+
+// docs/architecture.md, "Crossing Node-API": the calls each operation makes, counted on the
+// binding's prototype (the class index.js instantiates).
+function countNativeCalls() {
+  const proto = require('../binding.js').NativeStreamCache.prototype
+  const names = []
+  const originals = Object.getOwnPropertyNames(proto)
+    .filter((name) => name !== 'constructor' && typeof proto[name] === 'function')
+    .map((name) => [name, proto[name]])
+  for (const [name, original] of originals) {
+    proto[name] = function (...args) {
+      names.push(name)
+      return original.apply(this, args)
+    }
+  }
+  return {
+    names,
+    stop: () => originals.forEach(([name, original]) => (proto[name] = original)),
+  }
+}
+
+test('an isolated warm getData crosses Node-API three times: get, flush and one drain', async () => {
+  const keyPrefix = `calls:${process.pid}:${Date.now()}:`
+  await open({ redis: { keyPrefix } }).cache.setData('k', quotes('K', 2))
+  const { cache, events } = open({ redis: { keyPrefix } })
+  // Connected, and its own events delivered, before counting.
+  await cache.getData('first')
+  await waitFor(() => events.length === 1)
+  const calls = countNativeCalls()
+  let value
+  try {
+    value = await cache.getData('k')
+    // The barrier: a second drain after the first read would be scheduled before this one.
+    await cache.getData('missing')
+  } finally {
+    calls.stop()
+  }
+  expect(value).toHaveLength(2)
+  expect(calls.names).toEqual(['get', 'flush', 'drain', 'get', 'flush', 'drain'])
+  expect(names(events)).toEqual(['cache_get_failed/miss', 'cache_get_success/warm', 'cache_get_failed/miss'])
+})

@@ -14,8 +14,22 @@ test('every row kind and event code Rust defines has a handler in index.js, and 
   expect(values(binding.OpKind).length).toBeGreaterThan(10)
 })
 
-test('strides come from Rust', () => {
-  expect([binding.OP_STRIDE, binding.EVENT_STRIDE, binding.POINT_STRIDE]).toEqual([4, 7, 6])
+test('each row layout numbers its fields 0, 1, … and ends with its stride', () => {
+  for (const layout of [binding.OpField, binding.EventField, binding.PointField]) {
+    const fields = Object.entries(layout).filter(([, at]) => Number.isInteger(at))
+    const positions = fields.map(([, at]) => at).sort((a, b) => a - b)
+    expect(positions).toEqual([...Array(fields.length).keys()])
+    expect(layout.Stride).toBe(fields.length - 1)
+  }
+  expect(binding.NO_STRING).toBeLessThan(0)
+})
+
+test('CODES and the loader\'s code are ErrorCode\'s strings, and only those', () => {
+  const { CODES } = require('..')
+  const { noBinaryError } = require('../js/loader')
+  expect(Object.values(CODES).sort()).toEqual(Object.values(binding.ErrorCode).sort())
+  expect(CODES.NO_BINARY).toBe(noBinaryError('linux-x64-gnu').code)
+  for (const [name, code] of Object.entries(CODES)) expect(code).toBe(`STREAM_CACHE_${name}`)
 })
 
 test('the drain header: its slots precede the rows, and its flags are distinct bits', () => {

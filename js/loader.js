@@ -33,6 +33,7 @@ function noBinaryError(platform, cause) {
       `then run the app with NAPI_RS_NATIVE_LIBRARY_PATH=<checkout>/${name}.${platform}.node ` +
       `(README: "Other platforms").`
   const err = new Error(message, { cause })
+  // ErrorCode.NoBinary (src/error.rs), written out: the binding that exports it did not load.
   err.code = 'STREAM_CACHE_NO_BINARY'
   return err
 }

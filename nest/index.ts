@@ -21,6 +21,7 @@ import {
   ClearAllResult,
   HealthStatus,
   MetricEvent,
+  OPTION_DEFAULTS,
   Priority,
   RawQuote,
   StreamCache,
@@ -115,8 +116,9 @@ export class StreamCacheService implements IStreamCache, OnModuleDestroy, OnAppl
       },
     })
     this.logger.log(
-      `StreamCache ready (hotCacheTTL=${options.hotCacheTTL ?? 5000}ms, warmCacheTTL=${options.warmCacheTTL ?? 300}s, ` +
-        `maxHotCacheSize=${options.maxHotCacheSize ?? 1000}, coherence=${options.coherence ?? 'tracking'})`,
+      `StreamCache ready (hotCacheTTL=${options.hotCacheTTL ?? OPTION_DEFAULTS.hotCacheTTL}ms, ` +
+        `warmCacheTTL=${options.warmCacheTTL ?? OPTION_DEFAULTS.warmCacheTTL}s, ` +
+        `maxHotCacheSize=${options.maxHotCacheSize ?? OPTION_DEFAULTS.maxHotCacheSize}, coherence=${options.coherence ?? 'tracking'})`,
     )
     // Both unregister when the cache is destroyed (onApplicationShutdown).
     if (prometheus) collectMetrics(this.cache, (prometheus === true ? {} : prometheus) as Parameters<typeof collectMetrics>[1])

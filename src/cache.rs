@@ -17,11 +17,11 @@ use crate::error::{CacheError, Result};
 use crate::hot::{Generation, HotTier};
 use crate::js::{ClearOptions, Priority};
 use crate::metrics::{Counters, Metric};
-use crate::outbox::{now_ms, Completion, Found, MergeResult, Merged, Outbox, Outcome, Taken};
+use crate::outbox::{now_ms, Completion, Found, MergeResult, Merged, Outbox, Outcome};
 use crate::points::{self, utf16_len, Decoded, Encoded};
 use crate::tasks::Tasks;
-use crate::warm::{self, refused_size, Body, Command, Merge, Sink, Warm};
-use crate::wire::{Drain, DrainFlag, OpKind, Rows, OP_STRIDE};
+use crate::warm::{self, refused_size, Body, Command, Merge, NodeHealth, Sink, Warm};
+use crate::wire::{Drain, DrainFlag, OpKind, Rows, NO_STRING, OP_STRIDE};
 
 /// The TS service's admission rule for `priority: "auto"` (compat).
 const AUTO_HOT_MAX_BYTES: usize = 10_000;
@@ -446,6 +446,7 @@ impl Core {
     }
 
     fn outcome_rows(&mut self, id: f64, outcome: Outcome, out: &mut Rows) {
+        let no_string = f64::from(NO_STRING);
         match outcome {
             Outcome::Done => out.op(id, OpKind::Done, 0.0, 0.0),
             Outcome::Merged(merged) => self.merged_rows(id, merged, out),
@@ -462,7 +463,7 @@ impl Core {
                             out,
                             (OpKind::BatchPoints, OpKind::BatchJson),
                         ),
-                        None => out.op(id, OpKind::BatchJson, -1.0, -1.0),
+                        None => out.op(id, OpKind::BatchJson, no_string, no_string),
                     }
                 }
                 out.op(id, OpKind::BatchEnd, 0.0, 0.0)
@@ -473,16 +474,16 @@ impl Core {
             Outcome::Health(health) => {
                 // Rare and small: the details cross as JSON.
                 let detail = serde_json::json!({
-                    "nodes": health.nodes,
+                    "nodes": health.nodes.iter().map(NodeHealth::to_json).collect::<Vec<_>>(),
                     "coherence": self.warm.coherence().name(),
                 });
                 let detail = out.string(detail.to_string());
                 out.op(id, OpKind::HealthDetail, detail, 0.0);
-                let error = health.error.map_or(-1.0, |message| out.string(message));
+                let error = health.error.map_or(no_string, |message| out.string(message));
                 out.op(id, OpKind::Health, error, self.hot.len() as f64)
             }
             Outcome::Failed { code, message } => {
-                let (message, code) = (out.string(message), out.string(code.to_string()));
+                let (message, code) = (out.string(message), out.string(code.as_str().to_owned()));
                 out.op(id, OpKind::Failed, message, code)
             }
         }
@@ -497,7 +498,7 @@ impl Core {
             dropped = self.hot.remove_expired(Instant::now());
             Counters::add(&self.outbox.counters.cleaned, dropped.len() as u64);
         }
-        let Taken { done, events: queued, changed, again } = self.outbox.take(max_events);
+        let (done, changed) = self.outbox.take_results();
         // Before the results: a read that raced a change must not promote the old value.
         let cleared = changed.all;
         let before = self.hot.len();
@@ -511,12 +512,13 @@ impl Core {
         }
         Counters::add(&self.outbox.counters.invalidated, (before - self.hot.len()) as u64);
         let finished = done.len();
-        let mut out =
-            Rows { ops: Vec::with_capacity(done.len() * OP_STRIDE as usize), ..Rows::default() };
+        let mut out = Rows { ops: Vec::with_capacity(done.len() * OP_STRIDE), ..Rows::default() };
         for Completion { id, outcome } in done {
             self.outcome_rows(id as f64, outcome, &mut out);
         }
-        out.events.reserve(queued.len() * crate::wire::EVENT_STRIDE as usize);
+        // After the results, so the events they report go out in this drain too.
+        let (queued, again) = self.outbox.take_events(max_events);
+        out.events.reserve(queued.len() * crate::wire::EVENT_STRIDE);
         let now = Instant::now();
         let mut waited_us = 0;
         for q in &queued {

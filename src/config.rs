@@ -11,6 +11,8 @@ use redis::{ClientTlsConfig, ConnectionAddr, ConnectionInfo, IntoConnectionInfo,
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
+use napi_derive::napi;
+
 use crate::error::{CacheError, Result};
 
 /// One option value as read from JavaScript, before validation.
@@ -163,6 +165,48 @@ const DEFAULT_DB: i64 = 1;
 const DEFAULT_KEY_PREFIX: &str = "stream:";
 const MIB: f64 = 1024.0 * 1024.0;
 
+/// The default of every numeric option, named and measured as the option is (docs/contract.md,
+/// "Options"). [`Settings::from_source`] applies them; JavaScript reads them as
+/// `OPTION_DEFAULTS`, which the Nest adapter logs.
+#[napi(object)]
+#[derive(Clone, Copy)]
+pub struct OptionDefaults {
+    /// ms
+    #[napi(js_name = "hotCacheTTL")]
+    pub hot_cache_ttl: f64,
+    /// s
+    #[napi(js_name = "warmCacheTTL")]
+    pub warm_cache_ttl: f64,
+    pub max_hot_cache_size: f64,
+    /// ms
+    pub cleanup_interval: f64,
+    pub max_batch_size: f64,
+    pub max_pending_metrics: f64,
+    /// bytes
+    pub max_value_bytes: f64,
+    /// ms (`redis.connectTimeout`)
+    pub connect_timeout: f64,
+    /// ms (`redis.commandTimeout`)
+    pub command_timeout: f64,
+    /// `redis.maxRetriesPerRequest`
+    pub max_retries_per_request: f64,
+    pub wait_for_replicas: f64,
+}
+
+pub const DEFAULTS: OptionDefaults = OptionDefaults {
+    hot_cache_ttl: 5000.0,
+    warm_cache_ttl: 300.0,
+    max_hot_cache_size: 1000.0,
+    cleanup_interval: 30_000.0,
+    max_batch_size: 200.0,
+    max_pending_metrics: 10_000.0,
+    max_value_bytes: 8.0 * MIB,
+    connect_timeout: 5000.0,
+    command_timeout: 3000.0,
+    max_retries_per_request: 3.0,
+    wait_for_replicas: 0.0,
+};
+
 impl Settings {
     pub fn from_source(src: &dyn OptionSource) -> Result<Settings> {
         let o = Reader(src);
@@ -250,25 +294,26 @@ impl Settings {
             sentinel => sentinel,
         };
 
+        let d = &DEFAULTS;
         Ok(Settings {
             topology,
             redis,
             tls,
             secrets,
             key_prefix: o.string("redis.keyPrefix")?.unwrap_or_else(|| DEFAULT_KEY_PREFIX.into()),
-            connect_timeout: o.millis("redis.connectTimeout", 1.0)?.unwrap_or(ms(5000)),
-            command_timeout: o.millis("redis.commandTimeout", 1.0)?.unwrap_or(ms(3000)),
-            max_retries: o.integer("redis.maxRetriesPerRequest", 0.0, 1000.0)?.unwrap_or(3.0)
+            connect_timeout: o.millis("redis.connectTimeout", 1.0)?.unwrap_or(ms(d.connect_timeout)),
+            command_timeout: o.millis("redis.commandTimeout", 1.0)?.unwrap_or(ms(d.command_timeout)),
+            max_retries: o.integer("redis.maxRetriesPerRequest", 0.0, 1000.0)?.unwrap_or(d.max_retries_per_request)
                 as usize,
-            hot_ttl: o.millis("hotCacheTTL", 0.0)?.unwrap_or(ms(5000)),
-            warm_ttl_secs: o.integer("warmCacheTTL", 1.0, u32::MAX as f64)?.unwrap_or(300.0) as u64,
-            max_hot_size: o.integer("maxHotCacheSize", 0.0, 10_000_000.0)?.unwrap_or(1000.0)
+            hot_ttl: o.millis("hotCacheTTL", 0.0)?.unwrap_or(ms(d.hot_cache_ttl)),
+            warm_ttl_secs: o.integer("warmCacheTTL", 1.0, u32::MAX as f64)?.unwrap_or(d.warm_cache_ttl) as u64,
+            max_hot_size: o.integer("maxHotCacheSize", 0.0, 10_000_000.0)?.unwrap_or(d.max_hot_cache_size)
                 as usize,
-            cleanup_interval: o.millis("cleanupInterval", 1.0)?.unwrap_or(ms(30_000)),
-            max_batch_size: o.integer("maxBatchSize", 1.0, 100_000.0)?.unwrap_or(200.0) as usize,
+            cleanup_interval: o.millis("cleanupInterval", 1.0)?.unwrap_or(ms(d.cleanup_interval)),
+            max_batch_size: o.integer("maxBatchSize", 1.0, 100_000.0)?.unwrap_or(d.max_batch_size) as usize,
             max_pending_metrics: o
                 .integer("maxPendingMetrics", 1.0, 100_000_000.0)?
-                .unwrap_or(10_000.0) as usize,
+                .unwrap_or(d.max_pending_metrics) as usize,
             strict_warm_writes: o.boolean("strictWarmWrites")?.unwrap_or(false),
             wait_for_replicas: match o.integer("waitForReplicas", 0.0, 64.0)? {
                 Some(n) if n > 0.0 && clustered => {
@@ -278,7 +323,7 @@ impl Settings {
                             .into(),
                     ))
                 }
-                n => n.unwrap_or(0.0) as u32,
+                n => n.unwrap_or(d.wait_for_replicas) as u32,
             },
             warm_key_separator: match o.string("warmKeySeparator")?.as_deref() {
                 None | Some("") => "",
@@ -299,15 +344,15 @@ impl Settings {
                     )))
                 }
             },
-            max_value_bytes: o.integer("maxValueBytes", 1.0, 512.0 * MIB)?.unwrap_or(8.0 * MIB)
+            max_value_bytes: o.integer("maxValueBytes", 1.0, 512.0 * MIB)?.unwrap_or(d.max_value_bytes)
                 as usize,
             metrics_enabled: o.callback("onMetric")?,
         })
     }
 }
 
-fn ms(n: u64) -> Duration {
-    Duration::from_millis(n)
+fn ms(n: f64) -> Duration {
+    Duration::from_secs_f64(n / 1000.0)
 }
 
 fn parse_url(url: &str, what: &str) -> Result<ConnectionInfo> {
@@ -716,13 +761,13 @@ mod tests {
         let s = settings(&[]).unwrap();
         assert_eq!(s.redis.db(), 1);
         assert_eq!(s.key_prefix, "stream:");
-        assert_eq!(s.hot_ttl, ms(5000));
+        assert_eq!(s.hot_ttl, ms(5000.0));
         assert_eq!(s.warm_ttl_secs, 300);
         assert_eq!(s.max_hot_size, 1000);
-        assert_eq!(s.cleanup_interval, ms(30_000));
+        assert_eq!(s.cleanup_interval, ms(30_000.0));
         assert_eq!(s.max_batch_size, 200);
         assert_eq!(s.max_pending_metrics, 10_000);
-        assert_eq!(s.command_timeout, ms(3000));
+        assert_eq!(s.command_timeout, ms(3000.0));
         assert!(!s.strict_warm_writes);
         assert_eq!(s.max_value_bytes, 8 * 1024 * 1024);
         assert_eq!(s.coherence, Coherence::Tracking);
@@ -764,7 +809,7 @@ mod tests {
         ];
         for (path, raw, is_type) in cases {
             let err = settings(&[(path, raw.clone())]).unwrap_err();
-            assert_eq!(err.code(), crate::error::INVALID_ARGUMENT);
+            assert_eq!(err.code(), crate::error::ErrorCode::InvalidArgument);
             assert_eq!(matches!(err, CacheError::Type(_)), is_type, "{path} {raw:?}: {err}");
             assert!(err.to_string().contains(path), "{err} should name {path}");
         }
@@ -837,7 +882,7 @@ mod tests {
         ];
         for (cluster, message, is_type) in cases {
             let err = settings(&[("redis.cluster", cluster.clone())]).unwrap_err();
-            assert_eq!(err.code(), crate::error::INVALID_ARGUMENT);
+            assert_eq!(err.code(), crate::error::ErrorCode::InvalidArgument);
             assert!(err.to_string().contains(message), "{cluster:?}: {err}");
             assert_eq!(matches!(err, CacheError::Type(_)), is_type, "{cluster:?}: {err}");
         }
@@ -944,7 +989,7 @@ mod tests {
         ];
         for (tls, message) in cases {
             let err = settings(&[("redis.tls", tls.clone())]).unwrap_err();
-            assert_eq!(err.code(), crate::error::INVALID_ARGUMENT);
+            assert_eq!(err.code(), crate::error::ErrorCode::InvalidArgument);
             assert!(err.to_string().contains(message), "{tls:?}: {err}");
         }
     }

@@ -7,11 +7,43 @@
 use std::fmt;
 
 use napi::{Env, Status};
+use napi_derive::napi;
 
-pub const INVALID_ARGUMENT: &str = "STREAM_CACHE_INVALID_ARGUMENT";
-pub const DESTROYED: &str = "STREAM_CACHE_DESTROYED";
-pub const REDIS_ERROR: &str = "STREAM_CACHE_REDIS_ERROR";
-pub const TIMEOUT: &str = "STREAM_CACHE_TIMEOUT";
+/// Declares [`ErrorCode`] and its strings once: napi exports the enum, and `as_str` gives
+/// Rust the same strings.
+macro_rules! error_codes {
+    ($($(#[doc = $doc:literal])* $variant:ident = $value:literal,)*) => {
+        /// The `code` of every error the package throws. JavaScript's `CODES` and the
+        /// TypeScript types are derived from it.
+        #[napi(string_enum)]
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub enum ErrorCode {
+            $($(#[doc = $doc])* #[napi(value = $value)] $variant,)*
+        }
+
+        impl ErrorCode {
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(ErrorCode::$variant => $value,)*
+                }
+            }
+        }
+    };
+}
+
+error_codes! {
+    /// An argument of the wrong type (`TypeError`) or out of range (`RangeError`).
+    InvalidArgument = "STREAM_CACHE_INVALID_ARGUMENT",
+    /// The cache was destroyed before or during the call.
+    Destroyed = "STREAM_CACHE_DESTROYED",
+    /// Redis answered with an error, or the connection failed.
+    RedisError = "STREAM_CACHE_REDIS_ERROR",
+    /// Redis did not answer within `commandTimeout`.
+    Timeout = "STREAM_CACHE_TIMEOUT",
+    /// No native binary loads on this platform. Thrown by `js/loader.js`, which writes the
+    /// string itself since there is no binding to read it from.
+    NoBinary = "STREAM_CACHE_NO_BINARY",
+}
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum CacheError {
@@ -28,12 +60,12 @@ pub enum CacheError {
 }
 
 impl CacheError {
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> ErrorCode {
         match self {
-            CacheError::Type(_) | CacheError::Range(_) => INVALID_ARGUMENT,
-            CacheError::Destroyed => DESTROYED,
-            CacheError::Redis(_) => REDIS_ERROR,
-            CacheError::Timeout { .. } => TIMEOUT,
+            CacheError::Type(_) | CacheError::Range(_) => ErrorCode::InvalidArgument,
+            CacheError::Destroyed => ErrorCode::Destroyed,
+            CacheError::Redis(_) => ErrorCode::RedisError,
+            CacheError::Timeout { .. } => ErrorCode::Timeout,
         }
     }
 
@@ -42,9 +74,9 @@ impl CacheError {
     pub fn throw(&self, env: &Env) -> napi::Error {
         let message = self.to_string();
         let thrown = match self {
-            CacheError::Type(_) => env.throw_type_error(&message, Some(self.code())),
-            CacheError::Range(_) => env.throw_range_error(&message, Some(self.code())),
-            _ => env.throw_error(&message, Some(self.code())),
+            CacheError::Type(_) => env.throw_type_error(&message, Some(self.code().as_str())),
+            CacheError::Range(_) => env.throw_range_error(&message, Some(self.code().as_str())),
+            _ => env.throw_error(&message, Some(self.code().as_str())),
         };
         match thrown {
             Ok(()) => napi::Error::from_status(Status::PendingException),

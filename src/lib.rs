@@ -49,6 +49,12 @@ pub struct NativeLimits {
     pub max_pending_metrics: f64,
 }
 
+/// Every numeric option's default (see [`config::OptionDefaults`]).
+#[napi(catch_unwind)]
+pub fn option_defaults() -> config::OptionDefaults {
+    config::DEFAULTS
+}
+
 /// What JS is told: `false` nothing started, `true` warm only, the evicted keys when the
 /// hot tier took the value, `null` when the hot tier learns it at completion (a series).
 fn to_js(stored: Stored) -> Option<Either<bool, Vec<String>>> {
@@ -140,7 +146,7 @@ impl NativeStreamCache {
             .build()?;
         let cancel = CancellationToken::new();
         let outbox = Arc::new(Outbox::new(
-            waker,
+            Some(Box::new(waker)),
             settings.metrics_enabled,
             settings.max_pending_metrics,
             cancel.clone(),
@@ -187,7 +193,7 @@ impl NativeStreamCache {
         self.store(env, id, key, js::point_count(data), Ok(SetValue::Json(json)), priority)
     }
 
-    /// `set` for canonical points, handed over as rows of `POINT_STRIDE` (see `wire`) and
+    /// `set` for canonical points, handed over as rows of `PointField`s (see `wire`) and
     /// their symbols; the JSON is written off the JS thread.
     #[napi(catch_unwind)]
     pub fn set_points(

@@ -5,7 +5,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
-use crate::wire::{EventCode, Rows, EVENT_STRIDE};
+use crate::wire::{EventCode, EventRow, Rows};
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Metric {
@@ -32,39 +32,51 @@ const COMPRESSION_RATIO: f64 = 1.0;
 impl Metric {
     /// Appends one event row, its strings going to the rows' string table.
     pub fn encode(self, at_ms: f64, rows: &mut Rows) {
-        let code = |c: EventCode| c as u32 as f64;
-        let row: [f64; EVENT_STRIDE as usize] = match self {
+        let row = |code, value, string_a, string_b| EventRow {
+            code,
+            timestamp_ms: at_ms,
+            value,
+            data_size: 0.0,
+            compression_ratio: 0.0,
+            string_a,
+            string_b,
+        };
+        let sized = |row: EventRow, data_size: usize| EventRow {
+            data_size: data_size as f64,
+            compression_ratio: COMPRESSION_RATIO,
+            ..row
+        };
+        let event = match self {
             Metric::Get { found, ms } => {
-                let c = if found { EventCode::GetWarm } else { EventCode::GetMiss };
-                [code(c), at_ms, ms, 0.0, 0.0, -1.0, -1.0]
+                let code = if found { EventCode::GetWarm } else { EventCode::GetMiss };
+                row(code, ms, None, None)
             }
             Metric::Set { hot, ms, data_size } => {
-                let c = if hot { EventCode::SetBoth } else { EventCode::SetWarm };
-                [code(c), at_ms, ms, data_size as f64, COMPRESSION_RATIO, -1.0, -1.0]
+                let code = if hot { EventCode::SetBoth } else { EventCode::SetWarm };
+                sized(row(code, ms, None, None), data_size)
             }
             Metric::SetWarmFailed { ms, data_size, message } => {
                 let m = rows.string(message);
-                let c = code(EventCode::SetWarmFailed);
-                [c, at_ms, ms, data_size as f64, COMPRESSION_RATIO, -1.0, m]
+                sized(row(EventCode::SetWarmFailed, ms, None, Some(m)), data_size)
             }
             Metric::Failed { op, critical, message } => {
-                let c =
+                let code =
                     if critical { EventCode::FailedCritical } else { EventCode::FailedRecoverable };
                 let o = rows.string(op.to_string());
                 let m = rows.string(message);
-                [code(c), at_ms, 0.0, 0.0, 0.0, o, m]
+                row(code, 0.0, Some(o), Some(m))
             }
             Metric::System { name, value } => {
                 let n = rows.string(name.to_string());
-                [code(EventCode::System), at_ms, value, 0.0, 0.0, n, -1.0]
+                row(EventCode::System, value, Some(n), None)
             }
             Metric::CoherenceFallback { message } => {
                 let n = rows.string("coherence_fallback".to_string());
                 let m = rows.string(message);
-                [code(EventCode::System), at_ms, 1.0, 0.0, 0.0, n, m]
+                row(EventCode::System, 1.0, Some(n), Some(m))
             }
         };
-        rows.events.extend_from_slice(&row);
+        rows.event(event);
     }
 }
 
@@ -111,6 +123,7 @@ impl Counters {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::wire::{EventField, EVENT_STRIDE, NO_STRING};
 
     #[test]
     fn rows_have_a_fixed_stride_and_index_their_strings() {
@@ -119,11 +132,15 @@ mod tests {
         Metric::Get { found: true, ms: 0.5 }.encode(1.0, &mut rows);
         let failed = Metric::Failed { op: "setData", critical: true, message: "boom".into() };
         failed.encode(2.0, &mut rows);
-        let stride = EVENT_STRIDE as usize;
-        assert_eq!(rows.events.len(), 2 * stride);
-        let critical = EventCode::FailedCritical as u32 as f64;
-        assert_eq!(&rows.events[stride..], &[critical, 2.0, 0.0, 0.0, 0.0, 1.0, 2.0]);
-        assert_eq!(rows.strings, ["already here", "setData", "boom"]);
+        assert_eq!(rows.events.len(), 2 * EVENT_STRIDE);
+        let failed = &rows.events[EVENT_STRIDE..];
+        let field = |f: EventField| failed[f as usize];
+        assert_eq!(field(EventField::Code), EventCode::FailedCritical as u32 as f64);
+        assert_eq!(field(EventField::TimestampMs), 2.0);
+        assert_eq!(rows.strings[field(EventField::StringA) as usize], "setData");
+        assert_eq!(rows.strings[field(EventField::StringB) as usize], "boom");
+        let get = &rows.events[..EVENT_STRIDE];
+        assert_eq!(get[EventField::StringA as usize], f64::from(NO_STRING));
     }
 
     #[test]

@@ -15,7 +15,7 @@ use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi::Status;
 use tokio_util::sync::CancellationToken;
 
-use crate::error::CacheError;
+use crate::error::{CacheError, ErrorCode};
 use crate::hot::Generation;
 use crate::metrics::{Counters, Metric};
 use crate::points::Decoded;
@@ -23,6 +23,29 @@ use crate::warm::{Cleared, Report};
 
 /// The JS drain function, weak (does not hold the event loop open), without payload.
 pub type Waker = ThreadsafeFunction<(), (), (), Status, false, true>;
+
+/// How the outbox reaches JavaScript: the addon's ThreadsafeFunction ([`Waker`]); unit
+/// tests give none and watch the wake flag instead.
+pub trait JsWake: Send + Sync {
+    /// Asks JS to drain, without blocking; `false` once the JS environment is closing.
+    fn wake(&self) -> bool;
+    /// Refs or unrefs the event loop handle (see [`Outbox::keep_alive`]).
+    fn keep_alive(&mut self, env: &napi::Env, on: bool) -> napi::Result<()>;
+}
+
+impl JsWake for Waker {
+    fn wake(&self) -> bool {
+        self.call((), ThreadsafeFunctionCallMode::NonBlocking) != Status::Closing
+    }
+
+    #[allow(deprecated)] // ref/unref is exactly this toggle; clone() cannot express it
+    fn keep_alive(&mut self, env: &napi::Env, on: bool) -> napi::Result<()> {
+        match on {
+            true => self.refer(env),
+            false => self.unref(env),
+        }
+    }
+}
 
 /// A value Redis returned, for JS to build (or parse) before it is handed out or promoted.
 pub struct Found {
@@ -58,7 +81,7 @@ pub enum Outcome {
     Cleared(Cleared),
     Health(crate::warm::Health),
     Failed {
-        code: &'static str,
+        code: ErrorCode,
         message: String,
     },
 }
@@ -74,15 +97,7 @@ pub struct Completion {
     pub outcome: Outcome,
 }
 
-/// One drain's share of the queues.
-pub struct Taken {
-    pub done: Vec<Completion>,
-    pub events: Vec<QueuedMetric>,
-    pub changed: Changed,
-    /// Events are left: drain again next loop turn.
-    pub again: bool,
-}
-
+/// An event waiting for a drain, stamped when it was queued.
 pub struct QueuedMetric {
     pub metric: Metric,
     pub at_ms: f64,
@@ -95,6 +110,12 @@ pub struct Changed {
     pub keys: Vec<String>,
     /// Any key may have changed.
     pub all: bool,
+}
+
+impl Changed {
+    fn any(&self) -> bool {
+        self.all || !self.keys.is_empty()
+    }
 }
 
 #[derive(Default)]
@@ -111,7 +132,7 @@ pub struct Outbox {
     queues: Mutex<Queues>,
     wake_pending: AtomicBool,
     cleanup_due: AtomicBool,
-    waker: RwLock<Option<Waker>>,
+    waker: RwLock<Option<Box<dyn JsWake>>>,
     /// Set by [`Outbox::start_events`], cleared for good by [`Outbox::stop_events`] (JS never
     /// starts them again after that); results flow either way.
     events_enabled: AtomicBool,
@@ -131,8 +152,9 @@ pub fn now_ms() -> f64 {
 }
 
 impl Outbox {
+    /// `waker` is `None` only in tests.
     pub fn new(
-        waker: Waker,
+        waker: Option<Box<dyn JsWake>>,
         events_enabled: bool,
         max_events: usize,
         closing: CancellationToken,
@@ -141,7 +163,7 @@ impl Outbox {
             queues: Mutex::new(Queues::default()),
             wake_pending: AtomicBool::new(false),
             cleanup_due: AtomicBool::new(false),
-            waker: RwLock::new(Some(waker)),
+            waker: RwLock::new(waker),
             events_enabled: AtomicBool::new(events_enabled),
             max_events,
             closing,
@@ -232,7 +254,7 @@ impl Outbox {
         }
         let waker = self.waker.read().unwrap_or_else(|p| p.into_inner());
         if let Some(waker) = waker.as_ref() {
-            if waker.call((), ThreadsafeFunctionCallMode::NonBlocking) == Status::Closing {
+            if !waker.wake() {
                 self.closing.cancel();
             }
         }
@@ -240,35 +262,37 @@ impl Outbox {
 
     /// Holds the event loop open while operations are in flight (and only then), so an
     /// awaited result is never lost to process exit and an idle cache never blocks it.
-    #[allow(deprecated)] // ref/unref is exactly this toggle; clone() cannot express it
     pub fn keep_alive(&self, env: &napi::Env, on: bool) -> napi::Result<()> {
         let mut waker = self.waker.write().unwrap_or_else(|p| p.into_inner());
-        match waker.as_mut() {
-            Some(w) if on => w.refer(env),
-            Some(w) => w.unref(env),
-            None => Ok(()),
-        }
+        waker.as_mut().map_or(Ok(()), |w| w.keep_alive(env, on))
     }
 
-    /// Every queued result and at most `max_events` events, and whether JS must drain
-    /// again on its next loop turn. Results are never held back: a slow metric callback
-    /// must not delay promises.
+    /// Every queued result and change; the first half of a drain. The wake stays armed, so
+    /// what is pushed until [`Outbox::take_events`] (the events the drain's own results
+    /// report, among others) skips it and is left to that call. Results are never held
+    /// back: a slow metric callback must not delay promises.
+    pub fn take_results(&self) -> (Vec<Completion>, Changed) {
+        let mut queues = lock(&self.queues);
+        (std::mem::take(&mut queues.done), std::mem::take(&mut queues.changed))
+    }
+
+    /// At most `max_events` events, and whether JS must drain again on its next loop turn;
+    /// the second half of a drain.
     ///
-    /// The ThreadsafeFunction wakes JS for the first push after a take, and only for that
-    /// one: until the next take, pushes find the wake armed and skip it, so Node's
-    /// dispatcher never runs wake after wake in one turn and starves timers and I/O. Events
-    /// left behind by `max_events` keep the wake armed and ask JS to drain next turn.
-    /// Deciding this under the queue lock means a push either lands before the take (and
-    /// is taken) or after it (and wakes, or is left for the drain JS was asked for).
-    pub fn take(&self, max_events: usize) -> Taken {
+    /// The ThreadsafeFunction wakes JS for the first push after a drain, and only for that
+    /// one: until the drain ends here, pushes find the wake armed and skip it, so Node's
+    /// dispatcher never runs wake after wake in one turn and starves timers and I/O. What
+    /// is left when the drain ends (events beyond `max_events`, results that arrived since
+    /// [`Outbox::take_results`]) keeps the wake armed and asks JS to drain next turn.
+    /// Deciding this under the queue lock means a push either lands before this call (and
+    /// is taken, or asks for the next drain) or after it (and wakes).
+    pub fn take_events(&self, max_events: usize) -> (Vec<QueuedMetric>, bool) {
         let mut queues = lock(&self.queues);
         let n = max_events.min(queues.events.len());
         let events: Vec<QueuedMetric> = queues.events.drain(..n).collect();
-        let done = std::mem::take(&mut queues.done);
-        let changed = std::mem::take(&mut queues.changed);
-        let again = !queues.events.is_empty();
+        let again = !queues.events.is_empty() || !queues.done.is_empty() || queues.changed.any();
         self.wake_pending.store(again, Ordering::Release);
-        Taken { done, events, changed, again }
+        (events, again)
     }
 
     fn events_enabled(&self) -> bool {
@@ -325,7 +349,7 @@ impl Outbox {
 
     /// Drops everything queued (counting the events) and hands back the waker so the
     /// caller releases it on the JS thread. Later pushes are still counted, never sent.
-    pub fn shut(&self) -> Option<Waker> {
+    pub fn shut(&self) -> Option<Box<dyn JsWake>> {
         let waker = self.waker.write().unwrap_or_else(|p| p.into_inner()).take();
         self.wake_pending.store(true, Ordering::Release);
         let mut queues = lock(&self.queues);
@@ -335,5 +359,71 @@ impl Outbox {
         queues.done.clear();
         queues.changed = Changed::default();
         waker
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn outbox(max_events: usize) -> Outbox {
+        Outbox::new(None, true, max_events, CancellationToken::new())
+    }
+
+    fn done(id: u32) -> Completion {
+        Completion { id, outcome: Outcome::Done }
+    }
+
+    fn event() -> Metric {
+        Metric::Get { found: true, ms: 0.0 }
+    }
+
+    /// Whether a push now would call the ThreadsafeFunction: the wake is disarmed.
+    fn would_wake(o: &Outbox) -> bool {
+        !o.wake_pending.load(Ordering::Acquire)
+    }
+
+    #[test]
+    fn one_wake_per_drain_and_nothing_left_behind() {
+        let o = outbox(100);
+        assert!(would_wake(&o));
+        o.complete(done(1), [event()]);
+        assert!(!would_wake(&o), "the first push wakes JS");
+        o.complete(done(2), []);
+        let (results, _) = o.take_results();
+        assert_eq!(results.len(), 2);
+        // Reported by a result while the drain builds its rows: no wake, and it is taken.
+        o.record(event());
+        assert!(!would_wake(&o));
+        let (events, again) = o.take_events(100);
+        assert_eq!((events.len(), again), (2, false));
+        assert!(would_wake(&o), "after a complete drain the next push wakes JS");
+    }
+
+    #[test]
+    fn a_result_between_the_two_halves_asks_for_the_next_drain() {
+        let o = outbox(100);
+        o.complete(done(1), []);
+        let _ = o.take_results();
+        // Its push found the wake armed and skipped it: the drain must not end quietly.
+        o.complete(done(2), []);
+        let (_, again) = o.take_events(100);
+        assert!(again);
+        assert!(!would_wake(&o), "the wake stays armed until JS drains again");
+        let (results, _) = o.take_results();
+        assert_eq!(results.len(), 1);
+        assert!(!o.take_events(100).1);
+    }
+
+    #[test]
+    fn events_beyond_the_per_drain_limit_ask_for_the_next_drain() {
+        let o = outbox(100);
+        o.record_all([event(), event(), event()]);
+        let _ = o.take_results();
+        let (events, again) = o.take_events(2);
+        assert_eq!((events.len(), again), (2, true));
+        let _ = o.take_results();
+        let (events, again) = o.take_events(2);
+        assert_eq!((events.len(), again), (1, false));
     }
 }

@@ -15,7 +15,11 @@ use crate::error::CacheError;
 
 /// Floats per point in the rows JS reads: `[symbol string index, p, v, t, c, cp]`, with NaN
 /// for an absent `c`/`cp` (JSON has no NaN, so it cannot be a value).
-const POINT_STRIDE: usize = crate::wire::POINT_STRIDE as usize;
+use crate::wire::{point_row, PointField, POINT_STRIDE};
+
+const SYMBOL: usize = PointField::Symbol as usize;
+const C: usize = PointField::C as usize;
+const CP: usize = PointField::Cp as usize;
 
 #[derive(Debug, PartialEq)]
 pub struct Point {
@@ -70,15 +74,7 @@ pub fn encode(points: Vec<Point>, rows: &mut Vec<f64>, strings: &mut Vec<String>
                 at as f64
             }
         };
-        let absent = f64::NAN;
-        rows.extend_from_slice(&[
-            index,
-            point.p,
-            point.v,
-            point.t,
-            point.c.unwrap_or(absent),
-            point.cp.unwrap_or(absent),
-        ]);
+        rows.extend_from_slice(&point_row(index, point.p, point.v, point.t, point.c, point.cp));
     }
     start as f64
 }
@@ -104,11 +100,14 @@ impl Encoded {
             return bad("row length is not a multiple of 6");
         }
         for row in rows.chunks_exact(POINT_STRIDE) {
-            let symbol = row[0];
+            let symbol = row[SYMBOL];
             if symbol.fract() != 0.0 || symbol < 0.0 || symbol as usize >= symbols.len() {
                 return bad("symbol index out of range");
             }
-            if !row[1..4].iter().all(|n| n.is_finite()) || row[4..].iter().any(|n| n.is_infinite())
+            let required = [PointField::P, PointField::V, PointField::T].map(|f| row[f as usize]);
+            if !required.iter().all(|n| n.is_finite())
+                || row[C].is_infinite()
+                || row[CP].is_infinite()
             {
                 return bad("numbers must be finite");
             }
@@ -127,7 +126,9 @@ impl Encoded {
     pub fn max_json_len(&self) -> usize {
         self.rows
             .chunks_exact(POINT_STRIDE)
-            .map(|row| POINT_SYNTAX_LEN + 5 * MAX_NUMBER_LEN + self.symbols[row[0] as usize].len())
+            .map(|row| {
+                POINT_SYNTAX_LEN + 5 * MAX_NUMBER_LEN + self.symbols[row[SYMBOL] as usize].len()
+            })
             .sum::<usize>()
             + 2
     }
@@ -139,20 +140,20 @@ impl Encoded {
         out.push('[');
         for (i, row) in self.rows.chunks_exact(POINT_STRIDE).enumerate() {
             out.push_str(if i > 0 { ",{\"s\":\"" } else { "{\"s\":\"" });
-            out.push_str(&self.symbols[row[0] as usize]);
+            out.push_str(&self.symbols[row[SYMBOL] as usize]);
             out.push_str("\",\"p\":");
-            numbers.write(&mut out, row[1]);
+            numbers.write(&mut out, row[PointField::P as usize]);
             out.push_str(",\"v\":");
-            numbers.write(&mut out, row[2]);
+            numbers.write(&mut out, row[PointField::V as usize]);
             out.push_str(",\"t\":");
-            numbers.write(&mut out, row[3]);
-            if !row[4].is_nan() {
+            numbers.write(&mut out, row[PointField::T as usize]);
+            if !row[C].is_nan() {
                 out.push_str(",\"c\":");
-                numbers.write(&mut out, row[4]);
+                numbers.write(&mut out, row[C]);
             }
-            if !row[5].is_nan() {
+            if !row[CP].is_nan() {
                 out.push_str(",\"cp\":");
-                numbers.write(&mut out, row[5]);
+                numbers.write(&mut out, row[CP]);
             }
             out.push('}');
         }
@@ -336,7 +337,8 @@ mod tests {
         assert_eq!(at, 1.0);
         assert_eq!(strings, ["x", "A", "B"]);
         assert_eq!(rows.len(), 2 + 3 * POINT_STRIDE);
-        assert_eq!(&rows[8..13], &[1.0, 4.0, 5.0, 6.0, 7.0]);
-        assert!(rows[6].is_nan());
+        let point = |k: usize| &rows[2 + k * POINT_STRIDE..2 + (k + 1) * POINT_STRIDE];
+        assert_eq!(point(1)[..CP], point_row(1.0, 4.0, 5.0, 6.0, Some(7.0), None)[..CP]);
+        assert!(point(0)[C].is_nan() && point(1)[CP].is_nan());
     }
 }

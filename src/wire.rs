@@ -1,22 +1,90 @@
 //! The boundary between Rust and JavaScript, defined once. Everything a drain hands to
-//! `index.js` is rows of numbers plus a string table; the row kinds, event codes and strides
-//! below are exported to JavaScript, which reads them from the binding instead of repeating
-//! them. Why rows at all: building objects through Node-API costs about a microsecond each,
+//! `index.js` is rows of numbers plus a string table; the row kinds, event codes, field
+//! positions and sentinels below are exported to JavaScript, which reads them from the
+//! binding instead of repeating them, and Rust writes rows only through the builders here. Why rows at all: building objects through Node-API costs about a microsecond each,
 //! filling a `Float64Array` almost nothing (docs/architecture.md, "Crossing Node-API").
 
 use napi_derive::napi;
 
-/// Numbers per ops row: `[id, kind, a, b]`.
+/// The fields of an ops row, by position; `Stride` is the row's length. What `a` and `b`
+/// hold depends on the [`OpKind`].
 #[napi]
-pub const OP_STRIDE: u32 = 4;
-/// Numbers per events row:
-/// `[code, timestampMs, value, dataSize, compressionRatio, stringA, stringB]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OpField {
+    Id = 0,
+    Kind = 1,
+    A = 2,
+    B = 3,
+    Stride = 4,
+}
+
+/// The fields of an events row, by position; `Stride` is the row's length. The string
+/// fields index the drain's strings, or hold [`NO_STRING`].
 #[napi]
-pub const EVENT_STRIDE: u32 = 7;
-/// Numbers per point in the decoded values and in `setPoints`' rows:
-/// `[symbol, p, v, t, c, cp]` (`symbol` indexes a string table; NaN: no `c`/`cp`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventField {
+    /// An [`EventCode`].
+    Code = 0,
+    TimestampMs = 1,
+    Value = 2,
+    DataSize = 3,
+    CompressionRatio = 4,
+    StringA = 5,
+    StringB = 6,
+    Stride = 7,
+}
+
+/// The fields of one point, in decoded values and in `setPoints`' rows; `Stride` is the
+/// row's length. `Symbol` indexes a string table; `C`/`Cp` are NaN when absent.
 #[napi]
-pub const POINT_STRIDE: u32 = 6;
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PointField {
+    Symbol = 0,
+    P = 1,
+    V = 2,
+    T = 3,
+    C = 4,
+    Cp = 5,
+    Stride = 6,
+}
+
+/// A string field that names no string.
+#[napi]
+pub const NO_STRING: i32 = -1;
+
+pub const OP_STRIDE: usize = OpField::Stride as usize;
+pub const EVENT_STRIDE: usize = EventField::Stride as usize;
+pub const POINT_STRIDE: usize = PointField::Stride as usize;
+
+/// One point's row.
+pub fn point_row(
+    symbol: f64,
+    p: f64,
+    v: f64,
+    t: f64,
+    c: Option<f64>,
+    cp: Option<f64>,
+) -> [f64; POINT_STRIDE] {
+    let mut row = [0.0; POINT_STRIDE];
+    row[PointField::Symbol as usize] = symbol;
+    row[PointField::P as usize] = p;
+    row[PointField::V as usize] = v;
+    row[PointField::T as usize] = t;
+    row[PointField::C as usize] = c.unwrap_or(f64::NAN);
+    row[PointField::Cp as usize] = cp.unwrap_or(f64::NAN);
+    row
+}
+
+/// One events row; the strings are indexes from [`Rows::string`], or `None`.
+pub struct EventRow {
+    pub code: EventCode,
+    pub timestamp_ms: f64,
+    pub value: f64,
+    pub data_size: f64,
+    pub compression_ratio: f64,
+    pub string_a: Option<f64>,
+    pub string_b: Option<f64>,
+}
 
 /// What an ops row `[id, kind, a, b]` says about operation `id`. `a` and `b` are per kind;
 /// "string" means an index into the drain's strings.
@@ -32,13 +100,13 @@ pub enum OpKind {
     Json = 2,
     /// Rejects: `a` the message (string), `b` the error code (string).
     Failed = 3,
-    /// One key of a batch, in key order: like `Json`, or `a = -1` for a miss.
+    /// One key of a batch, in key order: like `Json`, or `a` [`NO_STRING`] for a miss.
     BatchJson = 4,
     /// The batch is complete.
     BatchEnd = 5,
     /// `clearAll`: `a` keys deleted, `b` keys preserved.
     Cleared = 6,
-    /// `getHealthStatus`: `a` the error (string) or -1 when healthy, `b` the hot tier's size.
+    /// `getHealthStatus`: `a` the error (string) or [`NO_STRING`] when healthy, `b` the hot tier's size.
     Health = 7,
     /// A decoded value: `a` its offset in the decoded values, `b` 1 if the hot tier took it.
     Points = 8,
@@ -82,11 +150,11 @@ pub enum EventCode {
 #[napi]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DrainHeader {
-    /// Numbers of ops rows, [`OP_STRIDE`] per row, see [`OpKind`].
+    /// Numbers of ops rows, [`OpField`]s per row, see [`OpKind`].
     OpsLength = 0,
-    /// Numbers of events rows, [`EVENT_STRIDE`] per row, see [`EventCode`].
+    /// Numbers of events rows, [`EventField`]s per row, see [`EventCode`].
     EventsLength = 1,
-    /// Numbers of decoded values: `[count, ...count points of POINT_STRIDE]` each.
+    /// Numbers of decoded values: `[count, ...count points of PointField::Stride]` each.
     PointsLength = 2,
     /// [`DrainFlag`] bits.
     Flags = 3,
@@ -143,7 +211,25 @@ impl Rows {
     }
 
     pub fn op(&mut self, id: f64, kind: OpKind, a: f64, b: f64) {
-        self.ops.extend_from_slice(&[id, kind as u32 as f64, a, b]);
+        let mut row = [0.0; OP_STRIDE];
+        row[OpField::Id as usize] = id;
+        row[OpField::Kind as usize] = kind as u32 as f64;
+        row[OpField::A as usize] = a;
+        row[OpField::B as usize] = b;
+        self.ops.extend_from_slice(&row);
+    }
+
+    pub fn event(&mut self, event: EventRow) {
+        let no_string = f64::from(NO_STRING);
+        let mut row = [0.0; EVENT_STRIDE];
+        row[EventField::Code as usize] = event.code as u32 as f64;
+        row[EventField::TimestampMs as usize] = event.timestamp_ms;
+        row[EventField::Value as usize] = event.value;
+        row[EventField::DataSize as usize] = event.data_size;
+        row[EventField::CompressionRatio as usize] = event.compression_ratio;
+        row[EventField::StringA as usize] = event.string_a.unwrap_or(no_string);
+        row[EventField::StringB as usize] = event.string_b.unwrap_or(no_string);
+        self.events.extend_from_slice(&row);
     }
 
     /// Writes the header and, when they fit, the rows into `buf`; returns whether they did.

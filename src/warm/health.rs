@@ -1,18 +1,29 @@
 //! `getHealthStatus`: a PING to the server, or to every node of a cluster.
 
 use futures_util::future::join_all;
-use serde::Serialize;
 
 use super::{Conn, Warm};
 use crate::error::CacheError;
 
 /// One node's answer to `getHealthStatus`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct NodeHealth {
     pub address: String,
     pub role: &'static str,
     pub connected: bool,
     pub error: Option<String>,
+}
+
+impl NodeHealth {
+    /// The node as `getHealthStatus` reports it (docs/contract.md).
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "address": self.address,
+            "role": self.role,
+            "connected": self.connected,
+            "error": self.error,
+        })
+    }
 }
 
 /// The outcome of a health check: the first error of a node the cache needs, and every node.

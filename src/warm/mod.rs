@@ -28,7 +28,7 @@ use redis::{ConnectionAddr, ConnectionInfo, RedisError, Value};
 pub use self::clear::Cleared;
 use self::cluster::{stale_view, ClusterLink, ClusterNode};
 pub use self::command::{text, texts, Body, Command};
-pub use self::health::Health;
+pub use self::health::{Health, NodeHealth};
 pub use self::series::{refused_size, Merge};
 use self::single::SingleLink;
 pub use self::tracking::{Report, Sink, Tracking};
