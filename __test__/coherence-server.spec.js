@@ -4,9 +4,8 @@
 // connections and ACL users, each on a redis-server of this file's own.
 
 const Redis = require('ioredis')
-const { StreamCache } = require('..')
 const { startLocalRedis } = require('../scripts/local-redis')
-const { quotes, sleep, eventually } = require('./helpers')
+const { openedCaches, quotes, settled, sleep, eventually } = require('./helpers')
 
 let server
 let admin
@@ -19,23 +18,9 @@ afterAll(async () => {
   server.stop()
 })
 
-let caches = []
-function open(redis = {}, extra = {}) {
-  const events = []
-  const cache = new StreamCache({
-    redis: { url: server.url, keyPrefix: 'coh:', ...redis },
-    hotCacheTTL: 600_000,
-    onMetric: (e) => events.push(e),
-    ...extra,
-  })
-  caches.push(cache)
-  return { cache, events }
-}
-afterEach(async () => {
-  await Promise.all(caches.map((c) => c.destroy()))
-  caches = []
-  await admin.flushdb()
-})
+// `server` is known once beforeAll has run.
+const { open, destroyAll } = openedCaches(() => ({ redis: { url: server.url, keyPrefix: 'coh:' }, hotCacheTTL: 600_000 }))
+afterEach(() => admin.flushdb())
 
 const warmKey = (key) => `coh:stream_cache_warm${key}`
 const written = (key, p) => JSON.stringify([{ s: key, p, v: 1, t: 1 }])
@@ -78,7 +63,7 @@ test('a killed connection, then a foreign write: the old value is never served o
 test('an entry written while Redis was away is dropped when tracking comes back', async () => {
   const own = await startLocalRedis()
   try {
-    const { cache } = open({ url: own.url, commandTimeout: 300, connectTimeout: 300 })
+    const { cache } = open({ redis: { url: own.url, commandTimeout: 300, connectTimeout: 300 } })
     await cache.getHealthStatus()
     own.stop()
     while ((await cache.getHealthStatus()).status === 'healthy') await sleep(10)
@@ -105,15 +90,18 @@ describe('a user without CLIENT TRACKING', () => {
   })
 
   test('the cache works in TTL mode and says so once', async () => {
-    const { cache, events } = open({ username: 'untracked', password })
+    const { cache, events } = open({ redis: { username: 'untracked', password } })
+    const { cache: tracking } = open()
     await cache.setData('F', quotes('F', 1))
     await cache.setData('F', quotes('F', 1))
     expect(price(await cache.getData('F'))).toBe(100)
+    expect(price(await tracking.getData('F'))).toBe(100)
     await admin.setex(warmKey('F'), 300, written('F', 5))
-    await sleep(50)
+    // The barrier: a tracking cache has been told of the write; this one cannot be.
+    await eventually(async () => price(await tracking.getData('F')), 5)
     expect(price(await cache.getData('F'))).toBe(100)
     expect((await cache.getHealthStatus()).coherence).toBe('ttl')
-    await sleep(20)
+    await settled(cache)
     const fallbacks = events.filter((e) => e.metricName === 'coherence_fallback')
     expect(fallbacks).toEqual([
       {
@@ -175,20 +163,19 @@ function resp2OnlyProxy(upstreamPort) {
 test('a server that cannot speak RESP3: the cache reconnects over RESP2 and works in ttl mode', async () => {
   const proxy = await resp2OnlyProxy(server.port)
   try {
-    const { cache, events } = open({ url: `redis://127.0.0.1:${proxy.address().port}` })
+    const { cache, events } = open({ redis: { url: `redis://127.0.0.1:${proxy.address().port}` } })
     await cache.setData('R', quotes('R', 1), 'warm')
     expect(price(await cache.getData('R'))).toBe(100)
     expect(await admin.get(warmKey('R'))).toContain('"s":"R"')
     const health = await cache.getHealthStatus()
     expect(health).toMatchObject({ status: 'healthy', coherence: 'ttl' })
-    await sleep(20)
+    await settled(cache)
     expect(events.filter((e) => e.metricName === 'coherence_fallback')).toEqual([
       expect.objectContaining({ tags: { component: 'StreamCache', reason: expect.stringMatching(/resp3|HELLO/i) } }),
     ])
     expect(events.filter((e) => e.metricName.endsWith('_failed') && e.tags.layer !== 'miss')).toEqual([])
   } finally {
-    await Promise.all(caches.map((c) => c.destroy()))
-    caches = []
+    await destroyAll()
     proxy.close()
   }
 })

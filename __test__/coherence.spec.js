@@ -5,7 +5,7 @@
 // asserts here: the lag figures live in the benchmark (bench/run.js, "invalidation lag").
 
 const { StreamCache } = require('..')
-const { cacheOptions, redisClient, uniquePrefix, quotes, settleEvents, sleep, openedCaches, eventually } = require('./helpers')
+const { cacheOptions, redisClient, uniquePrefix, quotes, openedCaches, eventually } = require('./helpers')
 
 // A long hotCacheTTL: only an invalidation can explain a new value.
 const { open } = openedCaches({ hotCacheTTL: 600_000 })
@@ -21,7 +21,7 @@ function pair(extra) {
   const keyPrefix = uniquePrefix()
   const a = open({ redis: { keyPrefix }, ...extra })
   const b = open({ redis: { keyPrefix }, ...extra })
-  return { a: a.cache, b: b.cache, bEvents: b.events, warmKey: (key) => `${keyPrefix}stream_cache_warm${key}` }
+  return { a: a.cache, b: b.cache, bEvents: b.events, keyPrefix, warmKey: (key) => `${keyPrefix}stream_cache_warm${key}` }
 }
 
 const price = (value) => value?.[0]?.p
@@ -66,15 +66,19 @@ test('writes in the TS service\'s way: SETEX, DEL and expiry each drop the entry
 })
 
 test('its own writes keep its own fresh entries (NOLOOP)', async () => {
-  const { a } = pair()
+  const { a, warmKey } = pair()
   const points = quotes('OWN', 2)
-  await a.setData('OWN', points, 'hot')
-  await a.setData('OTHER', quotes('OTHER', 2), 'hot')
-  await settleEvents()
-  await sleep(50)
-  const hit = await a.getData('OWN')
+  // One hash tag: one slot, so on a cluster too one connection carries all their invalidations, in order.
+  await a.setData('{own}BARRIER', quotes('BARRIER', 1), 'hot')
+  await a.setData('{own}OWN', points, 'hot')
+  await a.setData('{own}OTHER', quotes('OTHER', 2), 'hot')
+  // The barrier: a foreign write after them. Once its invalidation is in, one for an own
+  // write would be too.
+  await redis.setex(warmKey('{own}BARRIER'), 60, JSON.stringify([{ s: 'BARRIER', p: 9, v: 1, t: 1 }]))
+  await eventually(async () => price(await a.getData('{own}BARRIER')), 9)
+  const hit = await a.getData('{own}OWN')
   expect(hit).toEqual(points.map((q) => ({ s: q.symbol, p: q.price, v: q.volume, t: q.timestamp })))
-  expect(a.stats().hotEntriesInvalidated).toBe(0)
+  expect(a.stats().hotEntriesInvalidated).toBe(1)
 })
 
 test('read your own writes in both modes: a warm-only write replaces the older hot copy', async () => {
@@ -89,11 +93,14 @@ test('read your own writes in both modes: a warm-only write replaces the older h
 })
 
 test('coherence: "ttl" keeps today\'s behaviour: the hot copy answers until it expires', async () => {
-  const { a, b } = pair({ coherence: 'ttl' })
+  const { a, b, keyPrefix } = pair({ coherence: 'ttl' })
+  const tracking = open({ redis: { keyPrefix } }).cache
   await a.setData('T', quotes('T', 1))
   expect(price(await b.getData('T'))).toBe(100)
+  expect(price(await tracking.getData('T'))).toBe(100)
   await a.setData('T', quotes('T', 1).map((q) => ({ ...q, price: 9 })))
-  await sleep(100)
+  // The barrier: a tracking cache has been told of the write; b, in "ttl", is not.
+  await eventually(async () => price(await tracking.getData('T')), 9)
   expect(price(await b.getData('T'))).toBe(100)
   expect((await b.getHealthStatus()).coherence).toBe('ttl')
   expect(b.stats().invalidationsReceived).toBe(0)

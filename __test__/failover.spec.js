@@ -6,7 +6,7 @@
 const Redis = require('ioredis')
 const { StreamCache } = require('..')
 const { startLocalCluster, redisCli } = require('../scripts/local-redis')
-const { quotes, settleEvents, sleep, uniquePrefix } = require('./helpers')
+const { quotes, settled, sleep, uniquePrefix } = require('./helpers')
 
 let cluster
 beforeAll(async () => {
@@ -68,12 +68,12 @@ test('killing a master that has a replica: the cache recovers after failover', a
       ]),
     )
     for (const key of keys.slice(0, 20)) expect((await cache.getData(key))[0].s).toBe(key)
-    await settleEvents()
+    await settled(cache)
     events.length = 0
     await cache.setData('AFTER', quotes('AFTER', 1))
     expect((await cache.getData('AFTER'))[0].s).toBe('AFTER')
     expect(await cache.clearAll()).toEqual({ deleted: 201, preserved: 0 })
-    await settleEvents()
+    await settled(cache)
     expect(events.map((e) => e.metricName)).toEqual(['cache_set_success', 'cache_get_success'])
 
     // Foreign writes after the failover, some on the promoted replica: the watcher's copies

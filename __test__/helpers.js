@@ -44,9 +44,12 @@ function uniquePrefix() {
   return `test:${randomUUID().slice(0, 8)}:`
 }
 
+// Options for a cache on the test Redis under a fresh key prefix; when `redis` names a
+// server of its own (a test's own redis-server, an unreachable one), it is used as given.
 function cacheOptions(extra = {}) {
-  const { redis, ...rest } = extra
-  return { redis: { ...redisOptions(), keyPrefix: uniquePrefix(), ...redis }, ...rest }
+  const { redis = {}, ...rest } = extra
+  const own = ['url', 'host', 'cluster', 'sentinels'].some((name) => redis[name] !== undefined)
+  return { redis: own ? redis : { ...redisOptions(), keyPrefix: uniquePrefix(), ...redis }, ...rest }
 }
 
 async function waitFor(predicate, timeoutMs = 5000) {
@@ -58,7 +61,8 @@ async function waitFor(predicate, timeoutMs = 5000) {
 }
 
 // The caches a test file opens, each with the events it received; all are destroyed after
-// each test. Call at the top of a test file.
+// each test (or at `destroyAll()`). Call at the top of a test file. `defaults` may be a
+// function, for options known only once a beforeAll has run; their `redis` and `extra`'s merge.
 function openedCaches(defaults = {}) {
   const { StreamCache } = require('..')
   let caches = []
@@ -66,16 +70,19 @@ function openedCaches(defaults = {}) {
     caches.push(cache)
     return cache
   }
-  afterEach(async () => {
+  const destroyAll = async () => {
     await Promise.all(caches.map((c) => c.destroy()))
     caches = []
-  })
-  const open = (extra = {}) => {
-    const events = []
-    const cache = track(new StreamCache(cacheOptions({ ...defaults, onMetric: (e) => events.push(e), ...extra })))
-    return { cache, events }
   }
-  return { open, track }
+  afterEach(destroyAll)
+  const open = (extra = {}) => {
+    const base = typeof defaults === 'function' ? defaults() : defaults
+    const events = []
+    const redis = { ...base.redis, ...extra.redis }
+    const options = cacheOptions({ ...base, onMetric: (e) => events.push(e), ...extra, redis })
+    return { cache: track(new StreamCache(options)), events }
+  }
+  return { open, track, destroyAll }
 }
 
 // Reads until `read()` gives `expected` (compared as JSON), yielding between reads; then
@@ -91,8 +98,9 @@ async function eventually(read, expected, timeoutMs = 5000) {
   expect(last).toEqual(expected)
 }
 
-// One macrotask turn plus a little, enough for queued wakes to be drained.
-const settleEvents = () => new Promise((resolve) => setTimeout(resolve, 20))
+// Until `cache` (or the Nest service over one) holds no undelivered event: every event of
+// the operations awaited so far has reached onMetric, or was counted as dropped.
+const settled = (cache) => waitFor(() => cache.stats().pendingMetrics === 0)
 
 function quotes(symbol, n, t0 = 1_700_000_000_000) {
   return Array.from({ length: n }, (_, i) => ({ symbol, price: 100 + i, volume: 10 * i + 1, timestamp: t0 + i }))
@@ -152,7 +160,7 @@ module.exports = {
   runNode,
   rng,
   setSuccessEvent,
-  getSuccessEvent, freePort, waitForRedis, sleep, redisUrl, uniquePrefix, cacheOptions, waitFor, settleEvents, quotes,
+  getSuccessEvent, freePort, waitForRedis, sleep, redisUrl, uniquePrefix, cacheOptions, waitFor, settled, quotes,
   openedCaches,
   eventually,
   onCluster,

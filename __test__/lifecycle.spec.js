@@ -5,7 +5,7 @@
 const path = require('node:path')
 const Redis = require('ioredis')
 const { StreamCache, CODES } = require('..')
-const { cacheOptions, redisUrl, settleEvents, quotes, sleep, waitFor, runNode, rng } = require('./helpers')
+const { cacheOptions, redisUrl, settled, quotes, sleep, waitFor, runNode, rng } = require('./helpers')
 
 const fixture = (name) => path.join(__dirname, 'fixtures', name)
 
@@ -253,11 +253,11 @@ test('6. a throwing callback neither crashes nor stops later deliveries', async 
   )
   await cache.setData('A', quotes('A', 1))
   for (let i = 0; i < 20; i++) await cache.getData('A')
-  await settleEvents()
+  await settled(cache)
   expect(calls).toBe(21)
   expect(cache.stats()).toMatchObject({ emittedMetrics: 21, failedMetrics: 21 })
   await cache.getData('A')
-  await settleEvents()
+  await settled(cache)
   expect(calls).toBe(22)
   await cache.destroy()
 })
@@ -266,11 +266,11 @@ test('7. pending events are bounded by maxPendingMetrics; the rest are dropped a
   const seen = []
   const cache = new StreamCache(cacheOptions({ maxPendingMetrics: 100, onMetric: (e) => seen.push(e) }))
   await cache.setData('A', quotes('A', 1))
-  await settleEvents()
+  await settled(cache)
   seen.length = 0
   for (let i = 0; i < 5000; i++) cache.getData('A')
   expect(cache.stats()).toMatchObject({ pendingMetrics: 100, droppedMetrics: 4900 })
-  await settleEvents()
+  await settled(cache)
   expect(seen).toHaveLength(100)
   expect(cache.stats()).toMatchObject({ pendingMetrics: 0, droppedMetrics: 4900 })
   expect(cache.stats().meanMetricLatencyMs).toBeGreaterThan(0)
@@ -300,7 +300,7 @@ test('7. a slow listener does not hold back the promises: events are fed in smal
   )
   await cache.setData('hot', quotes('H', 1))
   await cache.setData('warm', quotes('W', 150))
-  await settleEvents()
+  await settled(cache)
   calls = 0
   for (let i = 0; i < 200; i++) cache.getData('hot')
   let callsBeforeRead

@@ -3,7 +3,7 @@
 // Every operation of docs/contract.md against a real redis-server, with its events.
 
 const { StreamCache } = require('..')
-const { cacheOptions, redisClient, unreachableRedis, onCluster, settleEvents, quotes, sleep, waitFor, setSuccessEvent, getSuccessEvent, openedCaches } = require('./helpers')
+const { cacheOptions, redisClient, unreachableRedis, onCluster, settled, quotes, sleep, waitFor, setSuccessEvent, getSuccessEvent, openedCaches } = require('./helpers')
 
 const { open, track } = openedCaches()
 
@@ -35,7 +35,7 @@ test('setData normalises points the way the TS service does and serves them from
   expect('c' in got[2]).toBe(false)
   expect(got[3]).toBe(42)
   expect(await cache.getData('AAPL')).toBe(got)
-  await settleEvents()
+  await settled(cache)
   expect(names(events)).toEqual(['cache_set_success/both', 'cache_get_success/hot', 'cache_get_success/hot'])
 })
 
@@ -44,7 +44,7 @@ test('events have the exact shape of docs/contract.md', async () => {
   const points = quotes('MSFT', 3)
   await cache.setData('MSFT', points)
   await cache.getData('MSFT')
-  await settleEvents()
+  await settled(cache)
   const [set, get] = events
   expect(set).toEqual(setSuccessEvent('both', JSON.stringify(await cache.getData('MSFT')).length))
   expect(Object.keys(set.tags)).toEqual(['operation', 'success', 'component', 'cacheType', 'layer', 'dataSize', 'compressionRatio'])
@@ -60,7 +60,7 @@ test('a warm hit is read from Redis, promoted to hot, and counted as warm', asyn
   expect(first).toHaveLength(150)
   expect(first[149]).toEqual({ s: 'BIG', p: 249, v: 1491, t: big[149].timestamp })
   expect(await cache.getData('BIG')).toBe(first)
-  await settleEvents()
+  await settled(cache)
   expect(names(events)).toEqual(['cache_set_success/warm', 'cache_get_success/warm', 'cache_get_success/hot'])
 })
 
@@ -69,7 +69,7 @@ test('priority decides hot admission: hot forces it, warm skips it, auto uses si
   await cache.setData('forced', quotes('F', 150), 'hot')
   await cache.setData('skipped', quotes('S', 2), 'warm')
   await cache.setData('auto', quotes('A', 2))
-  await settleEvents()
+  await settled(cache)
   expect(names(events)).toEqual(['cache_set_success/both', 'cache_set_success/warm', 'cache_set_success/both'])
   expect(cache.stats().hotCacheSize).toBe(2)
 })
@@ -81,7 +81,7 @@ test('a miss resolves null with a cache_get_failed/miss event; empty data is a n
   await cache.setData('missing', undefined)
   await cache.setData('missing', null)
   expect(await cache.getData('empty')).toBeNull()
-  await settleEvents()
+  await settled(cache)
   expect(names(events)).toEqual(['cache_get_failed/miss', 'cache_get_failed/miss'])
   expect(events[0].tags.success).toBe('false')
 })
@@ -256,7 +256,7 @@ test('hot entries expire after hotCacheTTL; the cleanup timer removes them and c
   expect(cache.stats().hotCacheSize).toBe(0)
   events.length = 0
   expect(await cache.getData('T')).toHaveLength(1)
-  await settleEvents()
+  await settled(cache)
   expect(names(events)).toEqual(['cache_get_success/warm'])
 })
 
@@ -275,7 +275,7 @@ test('getHealthStatus and reportSystemMetrics', async () => {
   const node = { address: expect.stringMatching(/^127\.0\.0\.1:\d+$/), role: 'master', connected: true, error: null }
   expect(health.nodes).toEqual(Array(onCluster() ? 3 : 1).fill(node))
   await cache.reportSystemMetrics()
-  await settleEvents()
+  await settled(cache)
   const system = events.filter((e) => e.metricType === 'system')
   expect(system.map((e) => [e.metricName, e.metricValue])).toEqual([
     ['cache_hot_size', 1],
@@ -297,7 +297,7 @@ describe('with Redis unreachable', () => {
     expect(await cache.getData('x')).toHaveLength(1)
     expect(await cache.getBatchData(['x', 'y'])).toMatchObject({ y: null })
     await cache.deleteData('x')
-    await settleEvents()
+    await settled(cache)
     const setFailed = events.find((e) => e.metricName === 'cache_set_failed')
     expect(setFailed.tags).toMatchObject({ operation: 'set', success: 'false', layer: 'warm', errorType: 'recoverable_error' })
     expect(events.map((e) => e.metricName)).toEqual(
@@ -314,7 +314,7 @@ describe('with Redis unreachable', () => {
     const err = await cache.setData('x', quotes('X', 1)).catch((e) => e)
     expect(err.message).toMatch(/^StreamCache setData failed: /)
     expect(['STREAM_CACHE_REDIS_ERROR', 'STREAM_CACHE_TIMEOUT']).toContain(err.code)
-    await settleEvents()
+    await settled(cache)
     expect(events.at(-1)).toMatchObject({ metricName: 'cache_setData_failed', tags: { errorType: 'critical_error' } })
   })
 

@@ -1,7 +1,7 @@
 'use strict'
 
-// TLS (with a throwaway CA made by openssl here) and ACL users, each against a redis-server
-// of its own so that its settings cannot leak into other suites.
+// TLS (with a throwaway CA made by openssl here), ACL users and a plain password, each against
+// a redis-server of its own so that its settings cannot leak into other suites.
 
 const { execFileSync } = require('node:child_process')
 const fs = require('node:fs')
@@ -9,21 +9,15 @@ const os = require('node:os')
 const path = require('node:path')
 const tls = require('node:tls')
 const Redis = require('ioredis')
+const { Test } = require('@nestjs/testing')
+const { Logger } = require('@nestjs/common')
+const { EventEmitterModule, EventEmitter2 } = require('@nestjs/event-emitter')
+const { StreamCacheModule, StreamCacheService, STREAM_CACHE_METRIC_EVENT } = require('stream-cache-native/nest')
 const { StreamCache } = require('..')
 const { startLocalRedis, startLocalCluster, freePort, redisCli } = require('../scripts/local-redis')
-const { quotes, settleEvents, sleep, uniquePrefix } = require('./helpers')
+const { openedCaches, quotes, settled, sleep, uniquePrefix } = require('./helpers')
 
-let caches = []
-function open(options) {
-  const events = []
-  const cache = new StreamCache({ ...options, onMetric: (e) => events.push(e) })
-  caches.push(cache)
-  return { cache, events }
-}
-afterEach(async () => {
-  await Promise.all(caches.map((c) => c.destroy()))
-  caches = []
-})
+const { open } = openedCaches()
 
 // Reads that reach Redis: a value written, the hot tier bypassed, read back.
 async function roundTrip(cache, key = 'RT') {
@@ -120,7 +114,7 @@ describe('TLS', () => {
     expect(health).toMatchObject({ status: 'unhealthy', redisConnected: false })
     expect(health.lastError).toMatch(/certificate|UnknownIssuer/i)
     await cache.setData('X', quotes('X', 1))
-    await settleEvents()
+    await settled(cache)
     expect(events.find((e) => e.metricName === 'cache_set_failed').tags.errorMessage).toMatch(/certificate|UnknownIssuer/i)
 
     const { cache: trusting } = open({
@@ -177,7 +171,7 @@ async function runsEveryOperation(cache, events, ports) {
   await cache.setData('GOOG', quotes('GOOG', 1))
   expect(await cache.clearAll({ preserveActive: true, maxAge: 0 })).toEqual({ deleted: 1, preserved: 0 })
   expect((await cache.getHealthStatus()).status).toBe('healthy')
-  await settleEvents()
+  await settled(cache)
   expect(events.filter((e) => e.metricName.endsWith('_failed') && e.tags.layer !== 'miss')).toEqual([])
   for (const port of ports) {
     const denied = redisCli(port, 'ACL', 'LOG').split('\n').filter((line, i, lines) => lines[i - 1] === 'object')
@@ -208,7 +202,7 @@ describe('ACL users', () => {
   test('the ACL holds: keys outside the pattern are refused with NOPERM', async () => {
     const { cache, events } = open({ redis: user({ keyPrefix: 'other:' }) })
     await cache.setData('AAPL', quotes('AAPL', 1), 'warm')
-    await settleEvents()
+    await settled(cache)
     const failed = events.find((e) => e.metricName === 'cache_set_failed')
     expect(failed.tags.errorMessage).toMatch(/no permissions to access one of the keys/)
     await admin.acl('LOG', 'RESET')
@@ -223,7 +217,7 @@ describe('ACL users', () => {
     const err = await cache.clearAll().catch((e) => e)
     expect(err.code).toBe('STREAM_CACHE_REDIS_ERROR')
     expect(err.message).toBe(health.lastError)
-    await settleEvents()
+    await settled(cache)
     const everything = JSON.stringify([health, err.message, err.stack, events, cache.stats()])
     expect(everything).not.toContain(wrong)
     expect(everything).not.toContain(password)
@@ -242,5 +236,73 @@ describe('ACL users on a cluster', () => {
     const redis = { cluster: { nodes: cluster.nodes }, username: 'quotes', password }
     const { cache, events } = open({ redis, maxHotCacheSize: 0 })
     await runsEveryOperation(cache, events, cluster.ports)
+  })
+})
+
+// Passwords never appear in error messages, events, logs or stats() (docs/contract.md, "Bad input and errors").
+describe('a password (requirepass)', () => {
+  const PASSWORD = 'corr3ct-h0rse-PASS'
+  const WRONG = 'wr0ng-b4ttery-PASS'
+  let server
+  beforeAll(async () => {
+    server = await startLocalRedis({ args: ['--requirepass', PASSWORD] })
+  })
+  afterAll(() => server.stop())
+
+  const base = () => ({ host: '127.0.0.1', port: server.port, keyPrefix: 'security:', commandTimeout: 500, maxRetriesPerRequest: 0 })
+
+  test('the right password works, given as an option or in the URL', async () => {
+    for (const redis of [{ ...base(), password: PASSWORD }, { url: `redis://:${PASSWORD}@127.0.0.1:${server.port}/1` }]) {
+      const cache = new StreamCache({ redis })
+      await cache.setData('S', quotes('S', 1), 'warm')
+      expect(await cache.getData('S')).toHaveLength(1)
+      expect((await cache.getHealthStatus()).status).toBe('healthy')
+      await cache.destroy()
+    }
+  })
+
+  test('a wrong password fails clearly, and neither password appears anywhere', async () => {
+    for (const redis of [{ ...base(), password: WRONG }, { url: `redis://user:${WRONG}@127.0.0.1:${server.port}/1` }]) {
+      const seen = []
+      const cache = new StreamCache({ redis, strictWarmWrites: true, onMetric: (e) => seen.push(JSON.stringify(e)) })
+      const health = await cache.getHealthStatus()
+      expect(health.status).toBe('unhealthy')
+      expect(health.lastError.length).toBeGreaterThan(0)
+      const err = await cache.setData('S', quotes('S', 1)).catch((e) => e)
+      expect(err.message).toMatch(/^StreamCache setData failed: /)
+      await settled(cache)
+      const everything = [health.lastError, err.message, err.stack, JSON.stringify(cache.stats()), ...seen].join('\n')
+      expect(seen.length).toBeGreaterThan(0)
+      expect(everything).not.toContain(WRONG)
+      expect(everything).not.toContain(PASSWORD)
+      await cache.destroy()
+    }
+  })
+
+  test('the NestJS layer logs failures without the password', async () => {
+    const lines = []
+    const capture = (...args) => lines.push(args.map(String).join(' '))
+    const logger = { log: capture, warn: capture, error: capture, debug: capture, verbose: capture }
+    try {
+      const moduleRef = await Test.createTestingModule({
+        imports: [EventEmitterModule.forRoot(), StreamCacheModule.forRoot({ redis: { ...base(), password: WRONG } })],
+      })
+        .setLogger(logger)
+        .compile()
+      await moduleRef.init()
+      const events = []
+      moduleRef.get(EventEmitter2).on(STREAM_CACHE_METRIC_EVENT, (e) => events.push(e))
+      const service = moduleRef.get(StreamCacheService)
+      await service.setData('S', quotes('S', 1))
+      await service.getHealthStatus()
+      await settled(service)
+      await moduleRef.close()
+      expect(lines.some((l) => l.includes('StreamCache ready'))).toBe(true)
+      expect(lines.some((l) => l.includes('failed'))).toBe(true)
+      expect(events.length).toBeGreaterThan(0)
+      expect(lines.join('\n')).not.toContain(WRONG)
+    } finally {
+      Logger.overrideLogger(false)
+    }
   })
 })

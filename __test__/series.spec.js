@@ -5,7 +5,7 @@
 // Runs against one server and against the cluster (jest.config.js).
 
 const { StreamCache, compressData } = require('..')
-const { cacheOptions, redisClient, uniquePrefix, settleEvents, openedCaches, eventually } = require('./helpers')
+const { cacheOptions, redisClient, uniquePrefix, settled, openedCaches, eventually } = require('./helpers')
 
 const { open } = openedCaches({ seriesKeyPrefixes: ['quote:'], warmCacheTTL: 60 })
 
@@ -82,7 +82,7 @@ test('the hot tier holds the merged series, and the event reports its size', asy
   await cache.setData('quote:H', [pt(T + 1)], 'hot')
   const json = await stored('quote:H')
   expect(await cache.getData('quote:H')).toEqual([pt(T), pt(T + 1)])
-  await settleEvents()
+  await settled(cache)
   const sets = events.filter((e) => e.metricName === 'cache_set_success')
   expect(sets.map((e) => [e.tags.layer, e.tags.dataSize])).toEqual([
     ['both', JSON.stringify([pt(T)]).length],
