@@ -248,7 +248,7 @@ export declare const enum OpKind {
   Stored = 12,
 }
 
-/** Every numeric option's default (see [`config::OptionDefaults`]). */
+/** Every numeric option's default (see [`options::OptionDefaults`]). */
 export declare function optionDefaults(): OptionDefaults
 
 /**

@@ -540,7 +540,7 @@ class StreamCache {
   }
 }
 
-// Every numeric option's default, from src/config.rs.
+// Every numeric option's default, from src/options/mod.rs.
 const OPTION_DEFAULTS = Object.freeze(optionDefaults())
 
 module.exports = { StreamCache, CODES, OPTION_DEFAULTS, compressData }

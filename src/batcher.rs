@@ -14,20 +14,16 @@ use redis::Value;
 use tokio::sync::Notify;
 
 use crate::error::Result;
-use crate::metrics::Metric;
-use crate::outbox::{lock, Completion, Outbox};
+use crate::outbox::{lock, Outbox};
+use crate::replies::Then;
 use crate::tasks::Tasks;
 use crate::warm::{Command, Warm};
-
-/// Turns a command (as sent) and its replies, or the pipeline's failure, into the
-/// operation's result; events it reports go to `metrics`.
-pub type Finish =
-    Box<dyn FnOnce(&Warm, &Command, Result<Vec<Value>>, &mut Vec<Metric>) -> Completion + Send>;
 
 pub struct Job {
     pub command: Command,
     pub deadline: Instant,
-    pub finish: Finish,
+    /// What the operation makes of the replies (see `replies`).
+    pub then: Then,
 }
 
 pub struct Batcher {
@@ -93,7 +89,9 @@ fn finish(jobs: Vec<Job>, replies: Vec<Result<Vec<Value>>>, warm: &Warm, outbox:
     let mut done: Vec<_> = jobs
         .into_iter()
         .zip(replies)
-        .map(|(job, replies)| (job.finish)(warm, &job.command, replies, &mut metrics))
+        .map(|(job, replies)| {
+            job.then.finish(&job.command, replies, &|reply| warm.status(reply), &mut metrics)
+        })
         .collect();
     outbox.complete_all(&mut done, &mut metrics);
 }

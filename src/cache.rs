@@ -3,42 +3,33 @@
 //! [`Outbox`]. The drain turns what came back into rows for `index.js` (see `wire`).
 //!
 //! Hot hits never get here: `index.js` serves them from its `Map` and reports them in
-//! batches ([`Core::touch`]); this side keeps the hot tier's policy (see `hot`).
+//! batches ([`Cache::touch`]); this side keeps the hot tier's policy (see `hot`).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use napi::JsString;
-use redis::Value;
 
 use crate::batcher::{Batcher, Job};
-use crate::config::{Coherence, Settings};
+use crate::completion::{Completion, Found, MergeResult, Merged, Outcome};
 use crate::error::{CacheError, Result};
-use crate::hot::{Generation, HotTier};
+use crate::hot::{takes_hot, Generation, HotTier, AUTO_HOT_MAX_BYTES};
 use crate::js::{ClearOptions, Priority};
-use crate::metrics::{Counters, Metric};
-use crate::outbox::{now_ms, Completion, Found, MergeResult, Merged, Outbox, Outcome};
+use crate::metrics::{elapsed_ms, Counters, Metric};
+use crate::options::{Coherence, Settings};
+use crate::outbox::{now_ms, Outbox};
 use crate::points::{self, utf16_len, Decoded, Encoded};
+use crate::replies::{MergeThen, Then};
 use crate::tasks::Tasks;
-use crate::warm::{self, refused_size, Body, Command, Merge, NodeHealth, Sink, Warm};
+use crate::warm::{Body, Command, Merge, NodeHealth, Sink, Warm};
 use crate::wire::{Drain, DrainFlag, OpKind, Rows, NO_STRING, OP_STRIDE};
-
-/// The TS service's admission rule for `priority: "auto"` (compat).
-const AUTO_HOT_MAX_BYTES: usize = 10_000;
-const AUTO_HOT_MAX_POINTS: u32 = 100;
-
-/// The TS service's admission rule (compat): `small` is JSON under `AUTO_HOT_MAX_BYTES`.
-fn takes_hot(priority: Priority, small: bool, points: usize) -> bool {
-    priority == Priority::Hot
-        || (priority == Priority::Auto && small && points < AUTO_HOT_MAX_POINTS as usize)
-}
 
 /// What `setData` (or a promotion) did with the hot tier.
 pub enum Stored {
     /// No data: nothing was started.
     Nothing,
-    /// Written to Redis only.
-    Warm,
+    /// The hot tier did not take it (a write goes to Redis only).
+    NotHot,
     /// Admitted to the hot tier too; JS adds it to its `Map` and drops these evicted keys.
     Hot(Vec<String>),
     /// A series write: the hot tier learns the merged series when it completes.
@@ -60,7 +51,7 @@ struct Ticket {
     reports: bool,
 }
 
-pub struct Core {
+pub struct Cache {
     settings: Arc<Settings>,
     hot: HotTier,
     warm: Warm,
@@ -70,21 +61,17 @@ pub struct Core {
     tickets: Vec<Ticket>,
 }
 
-fn elapsed_ms(since: Instant) -> f64 {
-    since.elapsed().as_secs_f64() * 1000.0
-}
-
-impl Core {
-    pub fn new(settings: Settings, outbox: Arc<Outbox>, tasks: Tasks) -> Result<Core> {
+impl Cache {
+    pub fn new(settings: Settings, outbox: Arc<Outbox>, tasks: Tasks) -> Result<Cache> {
         let reports = outbox.clone();
         let sink: Sink = Arc::new(move |report| reports.report(report));
         let warm =
-            napi::bindgen_prelude::within_runtime_if_available(|| Warm::connect(&settings, sink))?;
+            napi::bindgen_prelude::within_runtime_if_available(|| Warm::new(&settings, sink))?;
         start_expiry_timer(&tasks, outbox.clone(), settings.cleanup_interval);
         let batcher = napi::bindgen_prelude::within_runtime_if_available(|| {
             Batcher::start(warm.clone(), outbox.clone(), &tasks)
         });
-        Ok(Core {
+        Ok(Cache {
             batcher,
             hot: HotTier::new(settings.max_hot_size, settings.hot_ttl),
             settings: Arc::new(settings),
@@ -100,27 +87,12 @@ impl Core {
     pub fn get(&mut self, id: u32, key: String) {
         let started = Instant::now();
         // Still in the policy means JS found it expired (reading an expired entry removes it).
-        self.hot.forget(&key);
+        self.hot.drop_expired(&key);
         let issued = self.hot.generation();
         self.batcher.submit(Job {
             command: Command::Get(key.clone()),
             deadline: started + self.settings.command_timeout,
-            // compat: the TS service logged a failed read and returned null.
-            finish: Box::new(move |_, _, replies, metrics| {
-                match replies.ok().and_then(|r| r.into_iter().next()).and_then(warm::text) {
-                    Some(json) => {
-                        let value = points::decode(json);
-                        Completion {
-                            id,
-                            outcome: Outcome::Found(Found { key, value, issued, started }),
-                        }
-                    }
-                    None => {
-                        metrics.push(Metric::Get { found: false, ms: elapsed_ms(started) });
-                        Completion { id, outcome: Outcome::Miss }
-                    }
-                }
-            }),
+            then: Then::Get { id, key, issued, started },
         });
     }
 
@@ -174,12 +146,12 @@ impl Core {
         }
         let to_hot = takes_hot(priority, small, count as usize);
         let stored = match to_hot {
-            true => self.hot.insert(key.clone(), started).map_or(Stored::Warm, Stored::Hot),
+            true => self.hot.insert(key.clone(), started).map_or(Stored::NotHot, Stored::Hot),
             // An older hot copy must not answer for this write, nor a read still in flight
             // promote what it read before it (docs/contract.md, "Operations").
             false => {
-                self.hot.remove(&key);
-                Stored::Warm
+                self.hot.fence(&key);
+                Stored::NotHot
             }
         };
         let strict = self.settings.strict_warm_writes;
@@ -187,22 +159,7 @@ impl Core {
         self.batcher.submit(Job {
             command: Command::Set { key, body, ttl_secs },
             deadline: started + self.settings.command_timeout,
-            finish: Box::new(move |warm, command, replies, metrics| {
-                let data_size = command.json_len();
-                let written = replies.and_then(|r| warm.status(r.into_iter().next()));
-                let outcome = match written {
-                    Ok(()) => {
-                        metrics.push(Metric::Set {
-                            hot: to_hot,
-                            ms: elapsed_ms(started),
-                            data_size,
-                        });
-                        Outcome::Done
-                    }
-                    Err(e) => write_failed(e, strict, started, data_size, metrics),
-                };
-                Completion { id, outcome }
-            }),
+            then: Then::Set { id, to_hot, strict, started },
         });
         Ok(stored)
     }
@@ -225,45 +182,7 @@ impl Core {
         self.batcher.submit(Job {
             command: Command::Merge { key: key.clone(), body, merge },
             deadline: started + settings.command_timeout,
-            finish: Box::new(move |warm, _, replies, metrics| {
-                let reply = replies.and_then(|r| match r.into_iter().next() {
-                    Some(Value::BulkString(bytes)) => Ok(Ok(bytes)),
-                    Some(refused) if refused_size(&refused).is_some() => Ok(Err(refused)),
-                    other => warm.status(other).map(|()| Ok(Vec::new())),
-                });
-                let result = match reply {
-                    Ok(Ok(bytes)) => {
-                        let json = String::from_utf8(bytes).unwrap_or_default();
-                        let data_size = utf16_len(&json);
-                        let value = points::decode(json);
-                        let count = match &value {
-                            Decoded::Points(p) => p.len(),
-                            Decoded::Json(_) => usize::MAX,
-                        };
-                        let to_hot = takes_hot(priority, data_size < AUTO_HOT_MAX_BYTES, count);
-                        metrics.push(Metric::Set {
-                            hot: to_hot,
-                            ms: elapsed_ms(started),
-                            data_size,
-                        });
-                        MergeResult::Stored { value, to_hot }
-                    }
-                    Ok(Err(refused)) => {
-                        let bytes = refused_size(&refused).unwrap_or_default();
-                        let e = CacheError::Range(format!(
-                            "the merged series would be {bytes} bytes of JSON, more than \
-                             maxValueBytes ({limit}); nothing was stored"
-                        ));
-                        let message = e.to_string();
-                        metrics.push(Metric::Failed { op: "setData", critical: true, message });
-                        MergeResult::Refused(Box::new(Outcome::failed(&e)))
-                    }
-                    Err(e) => {
-                        MergeResult::Unknown(Box::new(write_failed(e, strict, started, 0, metrics)))
-                    }
-                };
-                Completion { id, outcome: Outcome::Merged(Merged { key, issued, result }) }
-            }),
+            then: Then::Merge(MergeThen { id, key, issued, started, priority, strict, limit }),
         });
     }
 
@@ -272,57 +191,23 @@ impl Core {
     pub fn batch(&mut self, id: u32, missing: Vec<String>) {
         let started = Instant::now();
         for key in &missing {
-            self.hot.forget(key);
+            self.hot.drop_expired(key);
         }
         let issued = self.hot.generation();
         let chunk = self.settings.max_batch_size;
         self.batcher.submit(Job {
             command: Command::MGet { keys: missing.clone(), chunk },
             deadline: started + self.settings.command_timeout,
-            // A failed read leaves every key a miss (a failed chunk gives null for its keys)
-            // and reports the TS service's one `cache_getBatchData_failed`; a read that
-            // worked reports nothing, as the TS service's did (docs/contract.md).
-            finish: Box::new(move |_, _, replies, metrics| {
-                // On a cluster a failed slot group arrives as a reply that is not an array.
-                let failed = match &replies {
-                    Err(e) => Some(e.to_string()),
-                    Ok(replies) => replies
-                        .iter()
-                        .find(|r| !matches!(r, redis::Value::Array(_)))
-                        .map(|r| format!("a chunk of the batch failed: {r:?}")),
-                };
-                if let Some(message) = failed {
-                    metrics.push(Metric::Failed { op: "getBatchData", critical: false, message });
-                }
-                let replies = warm::texts(replies.unwrap_or_default(), missing.len(), chunk);
-                let items = missing
-                    .into_iter()
-                    .zip(replies)
-                    .map(|(key, json)| {
-                        json.map(|json| Found { key, value: points::decode(json), issued, started })
-                    })
-                    .collect();
-                Completion { id, outcome: Outcome::Batch(items) }
-            }),
+            then: Then::Batch { id, keys: missing, chunk, issued, started },
         });
     }
 
     pub fn delete(&mut self, id: u32, key: String) {
-        self.hot.remove(&key);
+        self.hot.fence(&key);
         self.batcher.submit(Job {
             command: Command::Del(key),
             deadline: Instant::now() + self.settings.command_timeout,
-            // Reported, not thrown (docs/contract.md, "Operations").
-            finish: Box::new(move |warm, _, replies, metrics| {
-                if let Err(e) = replies.and_then(|r| warm.status(r.into_iter().next())) {
-                    metrics.push(Metric::Failed {
-                        op: "deleteData",
-                        critical: false,
-                        message: e.to_string(),
-                    });
-                }
-                Completion { id, outcome: Outcome::Done }
-            }),
+            then: Then::Delete { id },
         });
     }
 
@@ -376,7 +261,7 @@ impl Core {
         if !found {
             return Ok(Stored::Nothing);
         }
-        Ok(self.hot.promote(key, issued, Instant::now()).map_or(Stored::Warm, Stored::Hot))
+        Ok(self.hot.promote(key, issued, Instant::now()).map_or(Stored::NotHot, Stored::Hot))
     }
 
     /// Hits JS served from its `Map`, reported in bulk so the policy sees each access.
@@ -441,7 +326,7 @@ impl Core {
                 return;
             }
         }
-        self.hot.remove(&key);
+        self.hot.fence(&key);
         out.op(id, OpKind::Stored, -1.0, 0.0);
     }
 
@@ -506,7 +391,7 @@ impl Core {
             self.hot.clear();
         }
         for key in changed.keys {
-            if self.hot.invalidated(&key) {
+            if self.hot.redis_changed(&key) {
                 dropped.push(key);
             }
         }
@@ -555,32 +440,11 @@ impl Core {
     /// Stops every task, empties the hot tier and releases the JS callback
     /// (docs/contract.md, "Lifecycle").
     pub fn destroy(self) {
-        let Core { tasks, mut hot, outbox, .. } = self;
+        let Cache { tasks, mut hot, outbox, .. } = self;
         drop(tasks);
         hot.clear();
         drop(outbox.shut());
     }
-}
-
-/// A warm write Redis refused: a rejection with `strictWarmWrites`, else an event.
-fn write_failed(
-    e: CacheError,
-    strict: bool,
-    started: Instant,
-    data_size: usize,
-    metrics: &mut Vec<Metric>,
-) -> Outcome {
-    if strict {
-        metrics.push(Metric::Failed { op: "setData", critical: true, message: e.to_string() });
-        // compat: the TS service's message; the code tells Redis from timeout.
-        return Outcome::Failed {
-            code: e.code(),
-            message: format!("StreamCache setData failed: {e}"),
-        };
-    }
-    let message = e.to_string();
-    metrics.push(Metric::SetWarmFailed { ms: elapsed_ms(started), data_size, message });
-    Outcome::Done
 }
 
 /// Asks the JS thread to drop expired hot entries every `every` (`cleanupInterval`): the

@@ -14,6 +14,19 @@ use std::time::{Duration, Instant};
 
 use quick_cache::{unsync::Cache, DefaultHashBuilder, Lifecycle, UnitWeighter};
 
+use crate::js::Priority;
+
+/// The TS service's admission rule for `priority: "auto"` (compat).
+pub const AUTO_HOT_MAX_BYTES: usize = 10_000;
+const AUTO_HOT_MAX_POINTS: usize = 100;
+
+/// Whether a value enters the hot tier (compat: the TS service's rule); `small` is JSON
+/// under [`AUTO_HOT_MAX_BYTES`].
+pub fn takes_hot(priority: Priority, small: bool, points: usize) -> bool {
+    priority == Priority::Hot
+        || (priority == Priority::Auto && small && points < AUTO_HOT_MAX_POINTS)
+}
+
 /// A point in the tier's history, used to tell whether a Redis read that started earlier
 /// may still be promoted.
 pub type Generation = u64;
@@ -95,8 +108,9 @@ impl HotTier {
         self.entries.as_mut().is_some_and(|c| c.get(key).is_some())
     }
 
-    /// Drops a key JS found expired; unlike [`HotTier::remove`] this is no invalidation.
-    pub fn forget(&mut self, key: &str) {
+    /// Drops a key JS found expired (or no longer held); unlike [`HotTier::fence`] it does
+    /// not hold back reads already under way.
+    pub fn drop_expired(&mut self, key: &str) {
         if let Some(cache) = self.entries.as_mut() {
             cache.remove(key);
         }
@@ -151,8 +165,9 @@ impl HotTier {
         self.insert(key, now)
     }
 
-    /// Drops `key` because its warm value changed; `true` when the tier held it.
-    pub fn remove(&mut self, key: &str) -> bool {
+    /// Drops `key` because its warm value changed, and fences it: a read issued before now
+    /// will not promote its older value. `true` when the tier held it.
+    pub fn fence(&mut self, key: &str) -> bool {
         self.generation += 1;
         if self.removed.len() >= RECENT_REMOVALS {
             self.removed.clear();
@@ -180,14 +195,14 @@ impl HotTier {
             },
             None => {
                 self.own_writes.remove(key);
-                self.remove(key);
+                self.fence(key);
             }
         }
     }
 
     /// Redis reported `key` changed: drops it (`true` when the tier held it), unless the
     /// report is the echo of a series write of ours.
-    pub fn invalidated(&mut self, key: &str) -> bool {
+    pub fn redis_changed(&mut self, key: &str) -> bool {
         if let Some(n) = self.own_writes.get_mut(key) {
             *n -= 1;
             if *n == 0 {
@@ -195,7 +210,7 @@ impl HotTier {
             }
             return false;
         }
-        self.remove(key)
+        self.fence(key)
     }
 
     pub fn clear(&mut self) {
@@ -241,7 +256,7 @@ mod tests {
         assert_eq!(hot.insert("a".into(), t0), Some(vec![]));
         assert!(hot.touch("a"));
         assert_eq!(hot.insert("a".into(), t0), Some(vec![]), "a replaced key stays");
-        hot.forget("a");
+        hot.drop_expired("a");
         assert!(!hot.touch("a"));
         hot.insert("b".into(), t0);
         assert_eq!(hot.remove_expired(t0 + Duration::from_millis(50)), Vec::<String>::new());
@@ -270,7 +285,7 @@ mod tests {
         assert_eq!(hot.promote("k".into(), issued, t0), None);
 
         let issued = hot.generation();
-        hot.remove("k");
+        hot.fence("k");
         assert_eq!(hot.promote("k".into(), issued, t0), None);
 
         let issued = hot.generation();
@@ -278,14 +293,14 @@ mod tests {
         assert!(hot.touch("k"));
 
         let issued = hot.generation();
-        assert!(hot.remove("k"));
-        assert!(!hot.remove("other"));
+        assert!(hot.fence("k"));
+        assert!(!hot.fence("other"));
         assert_eq!(hot.promote("other".into(), issued - 1, t0), None, "removed after its read");
         assert_eq!(hot.promote("k2".into(), issued, t0), Some(vec![]), "other keys promote");
 
         let issued = hot.generation();
         for i in 0..=RECENT_REMOVALS {
-            hot.remove(&format!("r{i}"));
+            hot.fence(&format!("r{i}"));
         }
         assert_eq!(hot.promote("k3".into(), issued, t0), None, "past the limit: a tier-wide mark");
     }
@@ -297,14 +312,14 @@ mod tests {
         hot.expect_own_write("s");
         let issued = hot.generation();
         assert_eq!(hot.admit("s".into(), issued, t0), Some(vec![]));
-        assert!(!hot.invalidated("s"), "the echo passes");
+        assert!(!hot.redis_changed("s"), "the echo passes");
         assert!(hot.touch("s"));
-        assert!(hot.invalidated("s"), "the next report is someone else's");
+        assert!(hot.redis_changed("s"), "the next report is someone else's");
 
         hot.expect_own_write("s");
         hot.own_write_ended("s", Some(false));
         hot.insert("s".into(), t0);
-        assert!(hot.invalidated("s"), "nothing was written, so nothing is awaited");
+        assert!(hot.redis_changed("s"), "nothing was written, so nothing is awaited");
 
         hot.expect_own_write("u");
         hot.insert("u".into(), t0);

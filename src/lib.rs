@@ -6,13 +6,15 @@
 
 mod batcher;
 mod cache;
-mod config;
+mod completion;
 mod error;
 mod hot;
 mod js;
 mod metrics;
+mod options;
 mod outbox;
 mod points;
+mod replies;
 mod tasks;
 mod warm;
 mod wire;
@@ -24,10 +26,10 @@ use napi::{Env, JsString, Unknown};
 use napi_derive::napi;
 use tokio_util::sync::CancellationToken;
 
-use crate::cache::{Core, SetValue, Stored};
-use crate::config::Settings;
+use crate::cache::{Cache, SetValue, Stored};
 use crate::error::CacheError;
 use crate::metrics::Counters;
+use crate::options::Settings;
 use crate::outbox::Outbox;
 use crate::points::Encoded;
 use crate::tasks::Tasks;
@@ -49,10 +51,10 @@ pub struct NativeLimits {
     pub max_pending_metrics: f64,
 }
 
-/// Every numeric option's default (see [`config::OptionDefaults`]).
+/// Every numeric option's default (see [`options::OptionDefaults`]).
 #[napi(catch_unwind)]
-pub fn option_defaults() -> config::OptionDefaults {
-    config::DEFAULTS
+pub fn option_defaults() -> options::OptionDefaults {
+    options::DEFAULTS
 }
 
 /// What JS is told: `false` nothing started, `true` warm only, the evicted keys when the
@@ -60,7 +62,7 @@ pub fn option_defaults() -> config::OptionDefaults {
 fn to_js(stored: Stored) -> Option<Either<bool, Vec<String>>> {
     match stored {
         Stored::Nothing => Some(Either::A(false)),
-        Stored::Warm => Some(Either::A(true)),
+        Stored::NotHot => Some(Either::A(true)),
         Stored::Hot(evicted) => Some(Either::B(evicted)),
         Stored::Later => None,
     }
@@ -86,7 +88,7 @@ pub struct NativeStats {
 #[napi(custom_finalize)]
 pub struct NativeStreamCache {
     /// `None` once destroyed.
-    core: Option<Core>,
+    core: Option<Cache>,
     outbox: Arc<Outbox>,
     /// Operations started and not yet handed back by a drain.
     in_flight: usize,
@@ -95,7 +97,7 @@ pub struct NativeStreamCache {
 }
 
 impl NativeStreamCache {
-    fn core(&mut self, env: &Env) -> napi::Result<&mut Core> {
+    fn core(&mut self, env: &Env) -> napi::Result<&mut Cache> {
         self.core.as_mut().ok_or_else(|| CacheError::Destroyed.throw(env))
     }
 
@@ -136,7 +138,7 @@ impl NativeStreamCache {
     /// `wake` is called (weakly, without arguments) whenever results or events are queued.
     #[napi(constructor, catch_unwind)]
     pub fn new(env: Env, options: Unknown, wake: Function<(), ()>) -> napi::Result<Self> {
-        let settings = js::JsOptions::new(options, "options")
+        let settings = options::JsOptions::new(options, "options")
             .and_then(|o| Settings::from_source(&o))
             .map_err(|e| e.throw(&env))?;
         let waker = wake
@@ -152,7 +154,7 @@ impl NativeStreamCache {
             cancel.clone(),
         ));
         let core =
-            Core::new(settings, outbox.clone(), Tasks::new(cancel)).map_err(|e| e.throw(&env))?;
+            Cache::new(settings, outbox.clone(), Tasks::new(cancel)).map_err(|e| e.throw(&env))?;
         Ok(NativeStreamCache { core: Some(core), outbox, in_flight: 0, spilled: None })
     }
 

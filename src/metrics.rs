@@ -4,6 +4,7 @@
 //! [`crate::wire::EventCode`]); the JS side builds the event objects.
 
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::time::Instant;
 
 use crate::wire::{EventCode, EventRow, Rows};
 
@@ -24,6 +25,11 @@ pub enum Metric {
     /// The system event `coherence_fallback` (value 1): the server refused tracking, and
     /// `message` says how.
     CoherenceFallback { message: String },
+}
+
+/// Milliseconds since `since`, as events report them.
+pub fn elapsed_ms(since: Instant) -> f64 {
+    since.elapsed().as_secs_f64() * 1000.0
 }
 
 /// The TS service divided point counts, which normalising keeps equal (compat).

@@ -15,11 +15,9 @@ use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi::Status;
 use tokio_util::sync::CancellationToken;
 
-use crate::error::{CacheError, ErrorCode};
-use crate::hot::Generation;
+use crate::completion::Completion;
 use crate::metrics::{Counters, Metric};
-use crate::points::Decoded;
-use crate::warm::{Cleared, Report};
+use crate::warm::Report;
 
 /// The JS drain function, weak (does not hold the event loop open), without payload.
 pub type Waker = ThreadsafeFunction<(), (), (), Status, false, true>;
@@ -45,56 +43,6 @@ impl JsWake for Waker {
             false => self.unref(env),
         }
     }
-}
-
-/// A value Redis returned, for JS to build (or parse) before it is handed out or promoted.
-pub struct Found {
-    pub key: String,
-    pub value: Decoded,
-    pub issued: Generation,
-    pub started: Instant,
-}
-
-/// A series write's result.
-pub struct Merged {
-    pub key: String,
-    pub issued: Generation,
-    pub result: MergeResult,
-}
-
-pub enum MergeResult {
-    /// The merged series Redis now holds; `to_hot`: the admission rule (compat) takes it.
-    Stored { value: Decoded, to_hot: bool },
-    /// Nothing was written (the merge would exceed `maxValueBytes`): what the caller gets.
-    Refused(Box<Outcome>),
-    /// Failed, and whether Redis wrote is unknown (a timeout, a lost connection).
-    Unknown(Box<Outcome>),
-}
-
-pub enum Outcome {
-    Done,
-    Merged(Merged),
-    Miss,
-    Found(Found),
-    /// Results for a batch's hot misses, in the order they were asked for.
-    Batch(Vec<Option<Found>>),
-    Cleared(Cleared),
-    Health(crate::warm::Health),
-    Failed {
-        code: ErrorCode,
-        message: String,
-    },
-}
-
-impl Outcome {
-    pub fn failed(err: &CacheError) -> Outcome {
-        Outcome::Failed { code: err.code(), message: err.to_string() }
-    }
-}
-
-pub struct Completion {
-    pub id: u32,
-    pub outcome: Outcome,
 }
 
 /// An event waiting for a drain, stamped when it was queued.
@@ -365,6 +313,7 @@ impl Outbox {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::completion::Outcome;
 
     fn outbox(max_events: usize) -> Outbox {
         Outbox::new(None, true, max_events, CancellationToken::new())

@@ -32,8 +32,8 @@ pub use self::health::{Health, NodeHealth};
 pub use self::series::{refused_size, Merge};
 use self::single::SingleLink;
 pub use self::tracking::{Report, Sink, Tracking};
-use crate::config::{Coherence, Settings, Topology};
 use crate::error::{describe, CacheError, Credentials, Result};
+use crate::options::{Coherence, Settings, Topology};
 
 /// The fixed part of every warm key; the caller's key follows after `warmKeySeparator`
 /// (none by default, compat; `:` in the TS service's later, standardized version).
@@ -65,7 +65,7 @@ pub struct Warm {
 impl Warm {
     /// Must run inside the tokio runtime; does not touch the network. What Redis reports
     /// about the hot tier's keys goes to `sink`.
-    pub fn connect(settings: &Settings, sink: Sink) -> Result<Warm> {
+    pub fn new(settings: &Settings, sink: Sink) -> Result<Warm> {
         let credentials = Credentials {
             username: settings.redis.username().map(str::to_string),
             secrets: settings.secrets.clone(),

@@ -15,7 +15,7 @@ use redis::{
 };
 
 use super::{address_of, Tracking, MAX_RECONNECT_DELAY, MIN_RECONNECT_DELAY};
-use crate::config::{SentinelSettings, Settings};
+use crate::options::{SentinelSettings, Settings};
 
 /// After trouble, the Sentinels are asked at most this often: during a failover they name
 /// the old primary for a while, and each question opens a connection to check its role.

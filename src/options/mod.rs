@@ -1,104 +1,33 @@
-//! Constructor options → validated settings.
+//! Constructor options → validated settings, one concern per file: `raw` (values as read,
+//! and typed accessors), `js` (reading them from the JavaScript object), `redis` (where
+//! Redis is: URL, host and port, cluster nodes, Sentinels), `tls`, and here the settings
+//! and every default.
 //!
 //! Option names and defaults follow ioredis and the TypeScript service (docs/contract.md,
-//! "Options"), so an options object written for the old service works unchanged. Validation is pure: the
-//! JavaScript object is read through [`OptionSource`], which tests replace with a map.
+//! "Options"), so an options object written for the old service works unchanged. Validation
+//! is pure: the options are read through [`OptionSource`], which tests replace with a map.
 
-use std::sync::Arc;
 use std::time::Duration;
-
-use redis::{ClientTlsConfig, ConnectionAddr, ConnectionInfo, IntoConnectionInfo, TlsCertificates};
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
 use napi_derive::napi;
 
 use crate::error::{CacheError, Result};
 
-/// One option value as read from JavaScript, before validation.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Raw {
-    /// `undefined` or `null`, or not present: the default applies.
-    Missing,
-    Bool(bool),
-    Num(f64),
-    Str(String),
-    /// A `Buffer`.
-    Bytes(Vec<u8>),
-    List(Vec<Raw>),
-    /// A plain object's own properties, in order.
-    Map(Vec<(String, Raw)>),
-    /// Any other JavaScript type, named by `typeof`.
-    Other(&'static str),
-}
+mod js;
+mod raw;
+mod redis;
+mod tls;
 
-impl Raw {
-    /// What the option looked like, for error messages.
-    fn shape_name(&self) -> &'static str {
-        match self {
-            Raw::Missing => "undefined",
-            Raw::Bool(_) => "boolean",
-            Raw::Num(_) => "number",
-            Raw::Str(_) => "string",
-            Raw::Bytes(_) => "Buffer",
-            Raw::List(_) => "array",
-            Raw::Map(_) => "object",
-            Raw::Other(t) => t,
-        }
-    }
-
-    fn field(&self, name: &str) -> &Raw {
-        match self {
-            Raw::Map(fields) => {
-                fields.iter().find(|(k, _)| k == name).map_or(&Raw::Missing, |(_, v)| v)
-            }
-            _ => &Raw::Missing,
-        }
-    }
-}
-
-/// Where the warm tier lives.
-#[derive(Debug, Clone)]
-#[allow(clippy::large_enum_variant)] // one per cache, never moved in a hot path
-pub enum Topology {
-    Single(ConnectionInfo),
-    /// Seed nodes of a Redis Cluster; the client discovers the others and the slot map.
-    Cluster(Vec<ConnectionInfo>),
-    /// A primary and its replicas behind Redis Sentinel, which names the primary.
-    Sentinel(SentinelSettings),
-}
-
-/// `redis.sentinels` and what goes with them (ioredis' names).
-#[derive(Debug, Clone)]
-pub struct SentinelSettings {
-    /// `host:port` of each Sentinel.
-    pub sentinels: Vec<(String, u16)>,
-    /// `redis.name`: the master group the Sentinels monitor.
-    pub name: String,
-    pub username: Option<String>,
-    pub password: Option<String>,
-    /// `redis.role`: read and write through the primary, or read from a replica.
-    pub replica: bool,
-}
-
-/// TLS beyond what a `rediss://` URL says: trusted CAs, a client certificate, verification.
-#[derive(Debug, Clone)]
-pub struct Tls {
-    pub certificates: TlsCertificates,
-    /// ioredis' `rejectUnauthorized`; `false` accepts any server certificate.
-    pub verify: bool,
-}
-
-impl Tls {
-    /// The crate's name for `verify`.
-    pub fn mode(&self) -> redis::TlsMode {
-        if self.verify {
-            redis::TlsMode::Secure
-        } else {
-            redis::TlsMode::Insecure
-        }
-    }
-}
+pub use self::js::JsOptions;
+use self::raw::Reader;
+pub use self::raw::{OptionSource, Raw};
+use self::redis::{
+    cluster_nodes, node_from_parts, parse_url, sentinel_settings, url_names_db, DEFAULT_DB,
+    DEFAULT_HOST, DEFAULT_PORT,
+};
+pub use self::redis::{SentinelSettings, Topology};
+pub use self::tls::Tls;
+use self::tls::{secure, tls};
 
 /// `coherence` (docs/contract.md, "Coherence").
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -118,17 +47,12 @@ impl Coherence {
     }
 }
 
-/// Where option values come from; `path` is dotted (`"redis.port"`).
-pub trait OptionSource {
-    fn get(&self, path: &str) -> Result<Raw>;
-}
-
 /// Everything the cache needs, validated.
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub topology: Topology,
     /// Credentials and database for every node (the cluster client takes them separately).
-    pub redis: redis::RedisConnectionInfo,
+    pub redis: ::redis::RedisConnectionInfo,
     pub tls: Option<Tls>,
     /// The passwords (Redis's, Sentinel's), kept only to scrub them out of error messages.
     pub secrets: Vec<String>,
@@ -158,10 +82,6 @@ pub struct Settings {
     pub metrics_enabled: bool,
 }
 
-const DEFAULT_HOST: &str = "localhost";
-const DEFAULT_PORT: u16 = 6379;
-const DEFAULT_SENTINEL_PORT: u16 = 26379;
-const DEFAULT_DB: i64 = 1;
 const DEFAULT_KEY_PREFIX: &str = "stream:";
 const MIB: f64 = 1024.0 * 1024.0;
 
@@ -355,392 +275,11 @@ fn ms(n: f64) -> Duration {
     Duration::from_secs_f64(n / 1000.0)
 }
 
-fn parse_url(url: &str, what: &str) -> Result<ConnectionInfo> {
-    let malformed = || {
-        CacheError::Type(format!(
-            "{what} is not a valid redis:// or rediss:// URL: {}",
-            redact_url(url)
-        ))
-    };
-    let parsed = redis::parse_redis_url(url).ok_or_else(malformed)?;
-    if !matches!(parsed.scheme(), "redis" | "rediss") {
-        return Err(malformed());
-    }
-    url.into_connection_info().map_err(|_| malformed())
-}
-
-fn node_from_parts(host: &str, port: u16, what: &str) -> Result<ConnectionInfo> {
-    if host.is_empty() {
-        return Err(CacheError::Range(format!("{what}.host must not be empty")));
-    }
-    ConnectionAddr::Tcp(host.to_string(), port)
-        .into_connection_info()
-        .map_err(|_| CacheError::Range(format!("{what}.host is not a valid host")))
-}
-
-/// `{ host, port }` of a node; each has a default, as in ioredis.
-fn host_and_port(node: &Raw, what: &str, default_port: u16) -> Result<(String, u16)> {
-    let host = match node.field("host") {
-        Raw::Missing => DEFAULT_HOST.to_string(),
-        Raw::Str(h) => h.clone(),
-        other => {
-            return Err(CacheError::Type(format!(
-                "{what}.host must be a string, got {}",
-                other.shape_name()
-            )))
-        }
-    };
-    let port = match node.field("port") {
-        Raw::Missing => default_port,
-        Raw::Num(p) if p.fract() == 0.0 && (1.0..=65535.0).contains(p) => *p as u16,
-        Raw::Num(p) => {
-            return Err(CacheError::Range(format!(
-                "{what}.port must be an integer from 1 to 65535, got {p}"
-            )))
-        }
-        other => {
-            return Err(CacheError::Type(format!(
-                "{what}.port must be a number, got {}",
-                other.shape_name()
-            )))
-        }
-    };
-    Ok((host, port))
-}
-
-/// `redis.cluster.nodes`: URLs or `{ host, port }` objects, as ioredis' Cluster takes them.
-fn cluster_nodes(cluster: &Raw) -> Result<Vec<ConnectionInfo>> {
-    if !matches!(cluster, Raw::Map(_)) {
-        return Err(CacheError::Type(format!(
-            "options.redis.cluster must be an object like {{ nodes: [...] }}, got {}",
-            cluster.shape_name()
-        )));
-    }
-    let nodes = match cluster.field("nodes") {
-        Raw::List(nodes) if !nodes.is_empty() => nodes,
-        Raw::List(_) => {
-            return Err(CacheError::Range("options.redis.cluster.nodes must not be empty".into()))
-        }
-        other => {
-            return Err(CacheError::Type(format!(
-                "options.redis.cluster.nodes must be an array of URLs or {{ host, port }}, got {}",
-                other.shape_name()
-            )))
-        }
-    };
-    nodes
-        .iter()
-        .enumerate()
-        .map(|(i, node)| {
-            let what = format!("options.redis.cluster.nodes[{i}]");
-            match node {
-                Raw::Str(url) => parse_url(url, &what),
-                Raw::Map(_) => {
-                    let (host, port) = host_and_port(node, &what, DEFAULT_PORT)?;
-                    node_from_parts(&host, port, &what)
-                }
-                other => Err(CacheError::Type(format!(
-                    "{what} must be a URL string or {{ host, port }}, got {}",
-                    other.shape_name()
-                ))),
-            }
-        })
-        .collect()
-}
-
-/// `redis.sentinels` (`[{ host, port }]`, as ioredis takes them), `name`, `role` and the
-/// Sentinels' own credentials.
-fn sentinel_settings(o: &Reader, sentinels: &Raw) -> Result<SentinelSettings> {
-    let list = match sentinels {
-        Raw::List(list) if !list.is_empty() => list,
-        Raw::List(_) => {
-            return Err(CacheError::Range("options.redis.sentinels must not be empty".into()))
-        }
-        other => {
-            return Err(CacheError::Type(format!(
-                "options.redis.sentinels must be an array of {{ host, port }}, got {}",
-                other.shape_name()
-            )))
-        }
-    };
-    let sentinels = list
-        .iter()
-        .enumerate()
-        .map(|(i, node)| {
-            let what = format!("options.redis.sentinels[{i}]");
-            if !matches!(node, Raw::Map(_)) {
-                return Err(CacheError::Type(format!(
-                    "{what} must be {{ host, port }}, got {}",
-                    node.shape_name()
-                )));
-            }
-            let (host, port) = host_and_port(node, &what, DEFAULT_SENTINEL_PORT)?;
-            node_from_parts(&host, port, &what)?;
-            Ok((host, port))
-        })
-        .collect::<Result<Vec<_>>>()?;
-    let name = match o.string("redis.name")? {
-        Some(name) if !name.is_empty() => name,
-        _ => {
-            return Err(CacheError::Range(
-                "options.redis.name (the Sentinels' master group) is required with options.redis.sentinels".into(),
-            ))
-        }
-    };
-    let replica = match o.string("redis.role")?.as_deref() {
-        None | Some("master") => false,
-        Some("slave") | Some("replica") => true,
-        Some(other) => {
-            return Err(CacheError::Range(format!(
-                "options.redis.role must be \"master\" or \"slave\", got \"{other}\""
-            )))
-        }
-    };
-    Ok(SentinelSettings {
-        sentinels,
-        name,
-        username: o.string("redis.sentinelUsername")?,
-        password: o.string("redis.sentinelPassword")?,
-        replica,
-    })
-}
-
-/// `redis.tls` the ioredis way: `true`/`{}` turns TLS on; `ca`, `cert` and `key` are PEM
-/// (strings or Buffers, `ca` also an array of them); `rejectUnauthorized: false` skips
-/// verification. Keys this client would silently ignore are refused instead.
-fn tls(raw: &Raw) -> Result<Option<Tls>> {
-    const KNOWN: [&str; 4] = ["ca", "cert", "key", "rejectUnauthorized"];
-    let fields = match raw {
-        Raw::Missing | Raw::Bool(false) => return Ok(None),
-        Raw::Bool(true) => &Vec::new(),
-        Raw::Map(fields) => fields,
-        other => {
-            return Err(CacheError::Type(format!(
-            "options.redis.tls must be true or an object like {{ ca, rejectUnauthorized }}, got {}",
-            other.shape_name()
-        )))
-        }
-    };
-    if let Some((name, _)) =
-        fields.iter().find(|(k, v)| !KNOWN.contains(&k.as_str()) && *v != Raw::Missing)
-    {
-        return Err(CacheError::Range(format!(
-            "options.redis.tls.{name} is not supported; supported are {}",
-            KNOWN.join(", ")
-        )));
-    }
-    let ca = match raw.field("ca") {
-        Raw::List(items) => {
-            let mut all = Vec::new();
-            for (i, item) in items.iter().enumerate() {
-                all.extend(pem(item, &format!("ca[{i}]"))?.unwrap_or_default());
-                all.push(b'\n');
-            }
-            Some(all)
-        }
-        one => pem(one, "ca")?,
-    };
-    let client_tls = match (pem(raw.field("cert"), "cert")?, pem(raw.field("key"), "key")?) {
-        (Some(client_cert), Some(client_key)) => Some(ClientTlsConfig { client_cert, client_key }),
-        (None, None) => None,
-        _ => {
-            return Err(CacheError::Range(
-                "options.redis.tls: cert and key must be given together".into(),
-            ))
-        }
-    };
-    if let Some(ca) = &ca {
-        check_ca(ca)?;
-    }
-    if let Some(client) = &client_tls {
-        check_client_identity(client)?;
-    }
-    let verify = match raw.field("rejectUnauthorized") {
-        Raw::Missing => true,
-        Raw::Bool(b) => *b,
-        other => {
-            return Err(CacheError::Type(format!(
-                "options.redis.tls.rejectUnauthorized must be a boolean, got {}",
-                other.shape_name()
-            )))
-        }
-    };
-    Ok(Some(Tls { certificates: TlsCertificates { client_tls, root_cert: ca }, verify }))
-}
-
-/// A PEM option's bytes. Contents are checked here only for being PEM at all; a bad
-/// certificate inside is reported when the client is built.
-fn pem(raw: &Raw, name: &str) -> Result<Option<Vec<u8>>> {
-    let bytes = match raw {
-        Raw::Missing => return Ok(None),
-        Raw::Str(s) => s.as_bytes().to_vec(),
-        Raw::Bytes(b) => b.clone(),
-        other => {
-            return Err(CacheError::Type(format!(
-                "options.redis.tls.{name} must be PEM text (a string or Buffer), got {}",
-                other.shape_name()
-            )))
-        }
-    };
-    if !bytes.windows(11).any(|w| w == b"-----BEGIN ") {
-        return Err(CacheError::Range(format!(
-            "options.redis.tls.{name} is not PEM text; pass the file's contents, e.g. fs.readFileSync(path)"
-        )));
-    }
-    Ok(Some(bytes))
-}
-
-fn bad_pem(name: &str, e: impl std::fmt::Display) -> CacheError {
-    CacheError::Range(format!("options.redis.tls.{name} could not be used: {e}"))
-}
-
-/// Every CA certificate parses as a trust anchor, so a bad one fails here, not at connect.
-fn check_ca(ca: &[u8]) -> Result<()> {
-    let mut roots = rustls::RootCertStore::empty();
-    for cert in CertificateDer::pem_slice_iter(ca) {
-        roots.add(cert.map_err(|e| bad_pem("ca", e))?).map_err(|e| bad_pem("ca", e))?;
-    }
-    Ok(())
-}
-
-/// The client certificate and key parse and belong together.
-fn check_client_identity(client: &ClientTlsConfig) -> Result<()> {
-    let chain: Vec<_> = CertificateDer::pem_slice_iter(&client.client_cert)
-        .collect::<std::result::Result<_, _>>()
-        .map_err(|e| bad_pem("cert", e))?;
-    let key = PrivateKeyDer::from_pem_slice(&client.client_key).map_err(|e| bad_pem("key", e))?;
-    rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-        .with_safe_default_protocol_versions()
-        .map_err(|e| bad_pem("cert", e))?
-        .with_root_certificates(rustls::RootCertStore::empty())
-        .with_client_auth_cert(chain, key)
-        .map_err(|e| bad_pem("key", e))?;
-    Ok(())
-}
-
-/// Puts a node on TLS when `redis.tls` asks for it (a `rediss://` URL already is).
-fn secure(connection: ConnectionInfo, tls: &Option<Tls>) -> ConnectionInfo {
-    let Some(tls) = tls else { return connection };
-    let addr = match connection.addr() {
-        ConnectionAddr::Tcp(host, port) | ConnectionAddr::TcpTls { host, port, .. } => {
-            ConnectionAddr::TcpTls {
-                host: host.clone(),
-                port: *port,
-                insecure: !tls.verify,
-                tls_params: None,
-            }
-        }
-        other => other.clone(),
-    };
-    connection.set_addr(addr)
-}
-
-/// Whether a `redis://host/N` URL chooses its own database, which then beats the default.
-fn url_names_db(url: &str) -> bool {
-    redis::parse_redis_url(url).map(|u| !u.path().trim_matches('/').is_empty()).unwrap_or(false)
-}
-
-/// The URL with any password replaced, so it can appear in a message.
-fn redact_url(url: &str) -> String {
-    match redis::parse_redis_url(url) {
-        Some(mut u) if u.password().is_some() => {
-            let _ = u.set_password(Some("***"));
-            u.to_string()
-        }
-        Some(u) => u.to_string(),
-        None => "(unparsable)".to_string(),
-    }
-}
-
-/// Typed accessors that turn a [`Raw`] into a value or a coded error naming the option.
-struct Reader<'a>(&'a dyn OptionSource);
-
-impl Reader<'_> {
-    fn wrong_type(path: &str, expected: &str, got: &Raw) -> CacheError {
-        CacheError::Type(format!("options.{path} must be {expected}, got {}", got.shape_name()))
-    }
-
-    fn number(&self, path: &str) -> Result<Option<f64>> {
-        match self.0.get(path)? {
-            Raw::Missing => Ok(None),
-            Raw::Num(n) if n.is_finite() => Ok(Some(n)),
-            Raw::Num(n) => {
-                Err(CacheError::Range(format!("options.{path} must be finite, got {n}")))
-            }
-            other => Err(Self::wrong_type(path, "a number", &other)),
-        }
-    }
-
-    fn integer(&self, path: &str, min: f64, max: f64) -> Result<Option<f64>> {
-        match self.number(path)? {
-            None => Ok(None),
-            Some(n) if n.fract() == 0.0 && n >= min && n <= max => Ok(Some(n)),
-            Some(n) => Err(CacheError::Range(format!(
-                "options.{path} must be an integer from {min} to {max}, got {n}"
-            ))),
-        }
-    }
-
-    fn millis(&self, path: &str, min: f64) -> Result<Option<Duration>> {
-        match self.number(path)? {
-            None => Ok(None),
-            Some(n) if n >= min && n <= 31_536_000_000.0 => {
-                Ok(Some(Duration::from_secs_f64(n / 1000.0)))
-            }
-            Some(n) => Err(CacheError::Range(format!(
-                "options.{path} must be at least {min} ms (and at most a year), got {n}"
-            ))),
-        }
-    }
-
-    fn string(&self, path: &str) -> Result<Option<String>> {
-        match self.0.get(path)? {
-            Raw::Missing => Ok(None),
-            Raw::Str(s) => Ok(Some(s)),
-            other => Err(Self::wrong_type(path, "a string", &other)),
-        }
-    }
-
-    /// A list of non-empty strings; missing is empty.
-    fn strings(&self, path: &str) -> Result<Vec<String>> {
-        let items = match self.0.get(path)? {
-            Raw::Missing => return Ok(Vec::new()),
-            Raw::List(items) => items,
-            other => return Err(Self::wrong_type(path, "an array of strings", &other)),
-        };
-        items
-            .into_iter()
-            .enumerate()
-            .map(|(i, item)| match item {
-                Raw::Str(s) if !s.is_empty() => Ok(s),
-                Raw::Str(_) => {
-                    Err(CacheError::Range(format!("options.{path}[{i}] must not be empty")))
-                }
-                other => Err(Self::wrong_type(&format!("{path}[{i}]"), "a string", &other)),
-            })
-            .collect()
-    }
-
-    fn boolean(&self, path: &str) -> Result<Option<bool>> {
-        match self.0.get(path)? {
-            Raw::Missing => Ok(None),
-            Raw::Bool(b) => Ok(Some(b)),
-            other => Err(Self::wrong_type(path, "a boolean", &other)),
-        }
-    }
-
-    fn callback(&self, path: &str) -> Result<bool> {
-        match self.0.get(path)? {
-            Raw::Missing => Ok(false),
-            Raw::Other("function") => Ok(true),
-            other => Err(Self::wrong_type(path, "a function", &other)),
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use std::collections::HashMap;
+
+    use ::redis::ConnectionAddr;
 
     use super::*;
 
@@ -828,7 +367,7 @@ mod tests {
     }
 
     /// A real CA certificate (its key was discarded); parsing is checked, not trust.
-    const PEM: &str = include_str!("../__test__/fixtures/ca.pem");
+    const PEM: &str = include_str!("../../__test__/fixtures/ca.pem");
 
     #[test]
     fn cluster_nodes_take_urls_or_host_and_port_and_only_database_0() {
