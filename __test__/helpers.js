@@ -121,7 +121,7 @@ function runNode(args, { timeoutMs = 60_000, env = process.env, cwd } = {}) {
     }, timeoutMs)
     child.on('exit', (code, signal) => {
       clearTimeout(timer)
-      resolve({ code, signal, stdout, stderr, exitedAt: Date.now() })
+      resolve({ code, signal, stdout, stderr })
     })
   })
 }

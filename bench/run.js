@@ -17,6 +17,7 @@ const path = require('node:path')
 const { startLocalRedis } = require('../scripts/local-redis')
 const { drawRatios } = require('./chart')
 const w = require('./workload')
+const { fmt, ms, libraryReport, writeReadmeSection } = require('./readme')
 const { seed, median } = w
 
 const ROOT = path.join(__dirname, '..')
@@ -103,10 +104,6 @@ function redisBenchmark(port, test, valueBytes) {
   }
   return { command: `redis-benchmark ${args.join(' ')}`, opsPerSec: median(rates), runs: rates.map(Math.round) }
 }
-
-const fmt = (n) => (n >= 100_000 ? `${Math.round(n / 1000)}k` : n >= 1000 ? `${(n / 1000).toFixed(1)}k` : n.toFixed(0))
-const ms = (n) => (n < 0.1 ? `${(n * 1000).toFixed(1)}µs` : `${n.toFixed(2)}ms`)
-const mib = (b) => `${(b / 2 ** 20).toFixed(1)} MiB`
 
 async function main() {
   fs.mkdirSync(RESULTS, { recursive: true })
@@ -229,7 +226,9 @@ async function main() {
     const [json, svg] = quick ? ['quick.json', 'quick.svg'] : ['latest.json', 'ratios.svg']
     fs.writeFileSync(path.join(RESULTS, json), `${JSON.stringify(report, null, 2)}\n`)
     fs.writeFileSync(path.join(RESULTS, svg), drawRatios(report))
-    printReport(report, [json, svg])
+    console.log(libraryReport(report))
+    log(`written: bench/results/${json}, bench/results/${svg}`)
+    if (!quick) writeReadmeSection('bench', libraryReport(report))
   } finally {
     local?.stop()
   }
@@ -241,100 +240,6 @@ function gitCommit() {
   } catch {
     return null
   }
-}
-
-function printReport({ rows, writeHeavy, lag, series, replicas, ceiling, memory, settings }, files) {
-  const line = (cells) => `| ${cells.join(' | ')} |`
-  const out = [
-    '',
-    `median of ${settings.reps} runs of ${settings.seconds} s each; range = slowest–fastest run`,
-    '',
-    line(['operation', 'in flight', 'native ops/s (range)', 'baseline ops/s (range)', 'native / baseline (range)', 'target', 'p50 native / baseline', 'p99 native / baseline', 'metrics cost']),
-    line(Array(9).fill('---')),
-  ]
-  for (const r of rows) {
-    out.push(
-      line([
-        r.label,
-        r.inFlight,
-        `${fmt(r.native.opsPerSec)} (${fmt(r.native.min)}–${fmt(r.native.max)})`,
-        `${fmt(r.baseline.opsPerSec)} (${fmt(r.baseline.min)}–${fmt(r.baseline.max)})`,
-        `×${r.ratio.toFixed(2)} (${r.ratioMin.toFixed(2)}–${r.ratioMax.toFixed(2)})`,
-        r.target === null ? '' : `≥ ×${r.target}${r.ratio >= r.target ? ' ✓' : ' ✗'}`,
-        `${ms(r.native.p50Ms)} / ${ms(r.baseline.p50Ms)}`,
-        `${ms(r.native.p99Ms)} / ${ms(r.baseline.p99Ms)}${r.native.p99Ms <= r.baseline.p99Ms ? ' ✓' : ' ✗'}`,
-        r.metricsCost === undefined ? '' : `${(r.metricsCost * 100).toFixed(1)}%${r.metricsCost <= 0.1 ? ' ✓' : ' ✗'}`,
-      ]),
-    )
-  }
-  out.push(
-    '',
-    'coherence "tracking" (default) against "ttl", native, 64 in flight:',
-    '',
-    line(['operation', 'tracking ops/s (range)', 'ttl ops/s (range)', 'tracking cost']),
-    line(Array(4).fill('---')),
-  )
-  for (const r of rows.filter((r) => r.nativeTtl)) {
-    out.push(
-      line([
-        r.label,
-        `${fmt(r.native.opsPerSec)} (${fmt(r.native.min)}–${fmt(r.native.max)})`,
-        `${fmt(r.nativeTtl.opsPerSec)} (${fmt(r.nativeTtl.min)}–${fmt(r.nativeTtl.max)})`,
-        `${(r.trackingCost * 100).toFixed(1)}%${r.trackingCost <= 0.1 ? ' ✓' : ' ✗'}`,
-      ]),
-    )
-  }
-  for (const mode of ['tracking', 'ttl']) {
-    const { writer, reader, readerLayers, readerInvalidations } = writeHeavy[mode]
-    out.push(
-      line([
-        `write-heavy pair, ${mode}: writer setData / reader getData`,
-        `${fmt(writer.opsPerSec)} / ${fmt(reader.opsPerSec)}`,
-        `reader: hot ${readerLayers.hot}, warm ${readerLayers.warm}, invalidations ${readerInvalidations}`,
-        '',
-      ]),
-    )
-  }
-  out.push(
-    '',
-    `invalidation lag (foreign SETEX acknowledged → getData returns the new value), ${lag.tracking.samples} samples:`,
-    `  tracking: p50 ${ms(lag.tracking.p50)}, p99 ${ms(lag.tracking.p99)}${lag.tracking.p99 <= 5 ? ' ✓' : ' ✗'} (goal ≤ 5 ms), max ${ms(lag.tracking.max)}`,
-    `  ttl, hotCacheTTL 1000 ms (${lag.ttl.samples} samples): p50 ${ms(lag.ttl.p50)}, p99 ${ms(lag.ttl.p99)}, max ${ms(lag.ttl.max)}; scales with hotCacheTTL`,
-  )
-  out.push(
-    '',
-    'series merges, 4 instances × 16 in flight (a point per write; none may be lost):',
-    '',
-    line(['merge', 'writes/s', 'writes', 'points stored', 'retries']),
-    line(Array(5).fill('---')),
-    ...series.map((r) =>
-      line([r.mode, fmt(r.opsPerSec), r.writes, `${r.pointsStored}${r.pointsStored === r.writes ? ' ✓' : ' ✗'}`, r.retries ?? '']),
-    ),
-  )
-  out.push(
-    '',
-    'waitForReplicas (strictWarmWrites), setData on a primary with one replica:',
-    '',
-    line(['in flight', 'no wait, writes/s', 'WAIT 1, writes/s', 'cost']),
-    line(Array(4).fill('---')),
-    ...[1, 64].map((inFlight) => {
-      const [off, on] = [0, 1].map((w) => replicas.find((r) => r.inFlight === inFlight && r.waitForReplicas === w))
-      return line([inFlight, fmt(off.opsPerSec), fmt(on.opsPerSec), `${((1 - on.opsPerSec / off.opsPerSec) * 100).toFixed(0)}%`])
-    }),
-  )
-  out.push(
-    '',
-    `ceiling: ${ceiling.get.command} → GET ${fmt(ceiling.get.opsPerSec)}/s, SET ${fmt(ceiling.set.opsPerSec)}/s`,
-    `native warm getData at 64 in flight = ${(ceiling.warmGetFraction * 100).toFixed(0)}% of pipelined GET (target ≥ 50%)`,
-    '',
-    `memory after ${memory.native.ops.toLocaleString('en')} mixed operations (after GC):`,
-  )
-  for (const impl of ['native', 'baseline']) {
-    const m = memory[impl]
-    out.push(`  ${impl.padEnd(8)} RSS ${mib(m.rssBefore)} → ${mib(m.rssAfter)}, heap ${mib(m.heapBefore)} → ${mib(m.heapAfter)}`)
-  }
-  out.push('', `written: ${files.map((f) => `bench/results/${f}`).join(', ')}`)
-  console.log(out.join('\n'))
 }
 
 main().catch((err) => {

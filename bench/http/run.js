@@ -21,6 +21,7 @@ const os = require('node:os')
 const path = require('node:path')
 const { startLocalRedis } = require('../../scripts/local-redis')
 const w = require('../workload')
+const { fmt, httpReport, writeReadmeSection } = require('../readme')
 
 const ROOT = path.join(__dirname, '..', '..')
 const RESULTS = path.join(__dirname, '..', 'results')
@@ -90,27 +91,6 @@ function metricEvents(server) {
   })
 }
 
-const fmt = (n) => (n >= 10_000 ? `${(n / 1000).toFixed(1)}k` : n.toFixed(0))
-const ratio = (a, b) => (a / b).toFixed(2)
-
-function table(rows) {
-  const lines = [
-    '| route | conns | req/s TS / native / ioredis / constant | native/TS | native/ioredis | p50 / p99 ms TS / native / ioredis | CPU µs/req TS / native / ioredis / constant | cache share µs/req TS / native |',
-    '|---|---|---|---|---|---|---|---|',
-  ]
-  for (const r of rows) {
-    const b = r.backends
-    const share = (name) => (b[name].cpuPerRequest - b.constant.cpuPerRequest).toFixed(0)
-    lines.push(
-      `| ${r.label} | ${r.connections} | ${BACKENDS.map((k) => fmt(b[k].reqPerSec)).join(' / ')} | ` +
-        `${ratio(b.native.reqPerSec, b.baseline.reqPerSec)} | ${ratio(b.native.reqPerSec, b.ioredis.reqPerSec)} | ` +
-        `${['baseline', 'native', 'ioredis'].map((k) => `${b[k].p50}/${b[k].p99}`).join(' · ')} | ` +
-        `${BACKENDS.map((k) => b[k].cpuPerRequest.toFixed(0)).join(' / ')} | ${share('baseline')} / ${share('native')} |`,
-    )
-  }
-  return lines.join('\n')
-}
-
 async function main() {
   execFileSync(path.join(ROOT, 'node_modules', '.bin', 'tsc'), ['-p', path.join(__dirname, 'tsconfig.json')], {
     stdio: 'inherit',
@@ -170,8 +150,8 @@ async function main() {
     }
     fs.mkdirSync(RESULTS, { recursive: true })
     fs.writeFileSync(path.join(RESULTS, quick ? 'http-quick.json' : 'http.json'), `${JSON.stringify(report, null, 2)}\n`)
-    console.log(table(rows))
-    console.log(`\nmetric events delivered to the app's listener: ${JSON.stringify(events)}`)
+    console.log(httpReport(report))
+    if (!quick) writeReadmeSection('bench:http', httpReport(report))
   } finally {
     for (const server of servers) server.child.kill('SIGTERM')
     await local?.stop()
