@@ -51,7 +51,12 @@ toolchain_for() {
     apt-get update -qq
     apt-get install -y -qq rustc-web cargo-web "libstd-rust-web-dev:$arch" >/dev/null
   fi
-  echo /usr/bin:
+  # Only Debian's cargo and rustc go first: all of /usr/bin would also put the system
+  # python3, which lacks the ziglang that cargo-zigbuild runs, before pip's.
+  local bin=target/debian-rust-bin
+  mkdir -p "$bin"
+  ln -sf /usr/bin/cargo /usr/bin/rustc /usr/bin/rustdoc "$bin/"
+  echo "$PWD/$bin:"
 }
 
 highest_glibc() {
