@@ -8,7 +8,7 @@ const { Test } = require('@nestjs/testing')
 const { Inject, Logger } = require('@nestjs/common')
 const { EventEmitterModule, EventEmitter2 } = require('@nestjs/event-emitter')
 const { ConfigModule, ConfigService } = require('@nestjs/config')
-const { StreamCacheModule, StreamCacheService, STREAM_CACHE_METRIC_EVENT } = require('stream-cache-native/nest')
+const { StreamCacheModule, StreamCacheService, STREAM_CACHE_METRIC_EVENT, STREAM_CACHE_OPTIONS } = require('stream-cache-native/nest')
 const { CODES } = require('..')
 const { Registry } = require('prom-client')
 const { MeterProvider, PeriodicExportingMetricReader, InMemoryMetricExporter, AggregationTemporality } = require('@opentelemetry/sdk-metrics')
@@ -66,6 +66,26 @@ test('forRootAsync with ConfigModule and ConfigService serves every operation', 
     }),
   ])
   try {
+    await exerciseEveryOperation(service)
+  } finally {
+    await moduleRef.close()
+  }
+})
+
+test('forRootAsync with useClass, and the registration options kept out of the cache options', async () => {
+  const keyPrefix = uniquePrefix()
+  class CacheConfig {
+    create() {
+      return { redis: { url: redisUrl(), keyPrefix } }
+    }
+  }
+  const { moduleRef, service } = await start([
+    StreamCacheModule.forRootAsync({ useClass: CacheConfig, provide: 'QUOTES', isGlobal: true }),
+  ])
+  try {
+    expect(moduleRef.get('QUOTES')).toBe(service)
+    // `provide` and `isGlobal` register the module; they are no cache options.
+    expect(moduleRef.get(STREAM_CACHE_OPTIONS)).toEqual({ redis: { url: redisUrl(), keyPrefix } })
     await exerciseEveryOperation(service)
   } finally {
     await moduleRef.close()

@@ -2,16 +2,15 @@
 // backed by the native StreamCache. Thin on purpose: every cache decision is native.
 
 import {
+  ConfigurableModuleBuilder,
   DynamicModule,
   Inject,
   Injectable,
   InjectionToken,
   Logger,
   Module,
-  ModuleMetadata,
   OnApplicationShutdown,
   OnModuleDestroy,
-  OptionalFactoryDependency,
   Provider,
   ServiceUnavailableException,
 } from '@nestjs/common'
@@ -77,10 +76,6 @@ interface Registration {
   eventEmitter?: InjectionToken
 }
 
-export interface StreamCacheModuleAsyncOptions extends Pick<ModuleMetadata, 'imports'>, Registration {
-  useFactory(...deps: unknown[]): StreamCacheModuleOptions | Promise<StreamCacheModuleOptions>
-  inject?: Array<InjectionToken | OptionalFactoryDependency>
-}
 
 // compat: the TS service threw a 503 with this message prefix; the native code stays on it.
 function setDataFailure(err: StreamCacheError): Error {
@@ -177,29 +172,33 @@ export class StreamCacheService implements IStreamCache, OnModuleDestroy, OnAppl
   }
 }
 
-@Module({})
-export class StreamCacheModule {
-  static forRoot(options: StreamCacheModuleOptions = {}, registration: Registration = {}): DynamicModule {
-    return StreamCacheModule.register([{ provide: STREAM_CACHE_OPTIONS, useValue: options }], registration)
-  }
-
-  static forRootAsync(options: StreamCacheModuleAsyncOptions): DynamicModule {
-    const { imports = [], useFactory, inject = [], ...registration } = options
-    const factory: Provider = { provide: STREAM_CACHE_OPTIONS, useFactory, inject }
-    return { ...StreamCacheModule.register([factory], registration), imports }
-  }
-
-  private static register(optionProviders: Provider[], registration: Registration): DynamicModule {
+// Nest's ConfigurableModuleBuilder makes forRoot/forRootAsync; the extras are the
+// registration options, kept out of the options the service gets.
+const { ConfigurableModuleClass, ASYNC_OPTIONS_TYPE } = new ConfigurableModuleBuilder<StreamCacheModuleOptions>({
+  optionsInjectionToken: STREAM_CACHE_OPTIONS,
+})
+  .setClassMethodName('forRoot')
+  .setExtras<Registration>({ isGlobal: false, provide: undefined, eventEmitter: undefined }, (definition, extras) => {
     const providers: Provider[] = [
-      ...optionProviders,
-      { provide: STREAM_CACHE_EVENT_EMITTER, useExisting: registration.eventEmitter ?? EventEmitter2 },
+      ...(definition.providers ?? []),
+      { provide: STREAM_CACHE_EVENT_EMITTER, useExisting: extras.eventEmitter ?? EventEmitter2 },
       StreamCacheService,
     ]
     const exported: InjectionToken[] = [StreamCacheService]
-    if (registration.provide) {
-      providers.push({ provide: registration.provide, useExisting: StreamCacheService })
-      exported.push(registration.provide)
+    if (extras.provide) {
+      providers.push({ provide: extras.provide, useExisting: StreamCacheService })
+      exported.push(extras.provide)
     }
-    return { module: StreamCacheModule, global: registration.isGlobal ?? false, providers, exports: exported }
+    return { ...definition, global: extras.isGlobal ?? false, providers, exports: exported }
+  })
+  .build()
+
+@Module({})
+export class StreamCacheModule extends ConfigurableModuleClass {
+  static forRoot(options: StreamCacheModuleOptions = {}, registration: Registration = {}): DynamicModule {
+    return super.forRoot({ ...options, ...registration })
   }
 }
+
+/** `forRootAsync`'s options: `imports`, `useFactory`/`inject` (or `useClass`, `useExisting`) and the registration options. */
+export type StreamCacheModuleAsyncOptions = typeof ASYNC_OPTIONS_TYPE
