@@ -2,11 +2,14 @@
 
 // A master of a 3-master, 3-replica cluster dies; its replica takes over, and the cache
 // recovers by itself: the client learns the new slot map and every key is readable again.
+// Before that, the same cluster serves the least-privilege ACL user's test (one cluster
+// fewer per run).
 
 const Redis = require('ioredis')
 const { StreamCache } = require('..')
 const { startLocalCluster, redisCli } = require('../scripts/local-redis')
 const { quotes, settled, sleep, uniquePrefix } = require('./helpers')
+const { ACL_PASSWORD, CLUSTER_USER_RULES, runsEveryOperation } = require('./acl')
 
 let cluster
 beforeAll(async () => {
@@ -15,6 +18,18 @@ beforeAll(async () => {
 afterAll(() => cluster?.stop())
 
 const replOffset = (port, field) => Number(new RegExp(`${field}:(\\d+)`).exec(redisCli(port, 'INFO', 'replication'))?.[1])
+
+test('an ACL user limited to the cache keys, allowed the two topology commands, runs every operation', async () => {
+  for (const port of cluster.ports) redisCli(port, 'ACL', 'SETUSER', 'quotes', 'on', `>${ACL_PASSWORD}`, ...CLUSTER_USER_RULES)
+  const events = []
+  const redis = { cluster: { nodes: cluster.nodes }, username: 'quotes', password: ACL_PASSWORD }
+  const cache = new StreamCache({ redis, maxHotCacheSize: 0, onMetric: (e) => events.push(e) })
+  try {
+    await runsEveryOperation(cache, events, cluster.ports)
+  } finally {
+    await cache.destroy()
+  }
+})
 
 test('killing a master that has a replica: the cache recovers after failover', async () => {
   const commandTimeout = 1000
