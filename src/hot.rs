@@ -6,9 +6,9 @@
 //! and applies every decision synchronously: each call that adds a key returns the keys
 //! that left, so the two sides always hold the same keys.
 //!
-//! Eviction is quick_cache's S3-FIFO-style policy: O(1) per operation and, on skewed
-//! workloads, at least the hit rate of the TypeScript service's O(n) lowest-access-count
-//! scan (checked by a test below).
+//! Eviction is quick_cache's policy (by its source, a modified CLOCK-Pro with S3-FIFO-like
+//! reference counters): O(1) per operation and, on skewed workloads, at least the hit rate
+//! of the TypeScript service's O(n) lowest-access-count scan (checked by a test below).
 
 use std::time::{Duration, Instant};
 
