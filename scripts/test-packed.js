@@ -4,8 +4,9 @@
 // tarballs (scripts/pack.js), installs the main one and this platform's binary package into
 // a clean project, copies __test__/ into the installed package (so the tests' `require('..')`
 // and their child processes load the installed files), and runs jest there. The release
-// workflow runs it on every platform's own runner; package.spec.js checks the checkout
-// (npm/, the packing itself), not an install, so it is left out.
+// workflow runs it on every platform's own runner; package.spec.js and docs.spec.js check
+// the checkout (npm/, the packing itself, the docs against the code), not an install, so
+// they are left out.
 //
 //   node scripts/test-packed.js [jest arguments]
 
@@ -48,8 +49,9 @@ function main() {
     projects: config.projects.map((p) => ({
       ...p,
       rootDir: installed,
-      // Jest skips node_modules by default, and the installed package lives there.
-      testPathIgnorePatterns: ['/__test__/package\\.spec\\.js$'],
+      // Jest skips node_modules by default, and the installed package lives there. The
+      // checkout's own files (the manifest, docs and bench results) are not installed.
+      testPathIgnorePatterns: ['/__test__/(package|docs)\\.spec\\.js$'],
       haste: { retainAllFiles: true },
     })),
   }
