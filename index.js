@@ -10,8 +10,8 @@
 // - the compat normalisation of setData's input (compressData), which reads caller objects;
 // - finding the native binary, and saying which one is missing (js/loader.js): when none
 //   loads, there is no Rust to say it.
-// The rest lives beside it in js/: the row codec (codec.js), event objects (events.js),
-// coded errors (errors.js), the binary's loader (loader.js). Every number and name shared
+// The rest lives beside it in js/: the hot values (hot.js), the row codec (codec.js), event
+// objects (events.js), coded errors (errors.js), the binary's loader (loader.js). Every number and name shared
 // with Rust (row kinds and fields, event codes, error codes) comes from the binding
 // (src/wire.rs, src/error.rs). How the two sides meet: docs/architecture.md.
 
@@ -21,6 +21,7 @@ const { observe } = require('./js/observe')
 const { CODES, adopt, codedError, destroyedError } = require('./js/errors')
 const { compressData, normalise, pointsSince, parseArray, buildPoints, keyList, put } = require('./js/codec')
 const { EVENT_BUILDERS, getEvent } = require('./js/events')
+const { HotValues } = require('./js/hot')
 
 const { Id: ID, Kind: KIND, A, B, Stride: OP_STRIDE } = OpField
 const EVENT_STRIDE = EventField.Stride
@@ -29,8 +30,6 @@ const EVENT_STRIDE = EventField.Stride
 // a slow listener then costs one event per loop turn instead of stalling the loop.
 const DELIVERY_BUDGET_MS = 8
 const MAX_EVENTS_PER_DRAIN = 16_384
-// Hot hits reported to the Rust policy per native call.
-const TOUCH_BATCH = 1024
 
 // Caches with operations in flight. The caller's continuation is reachable only through
 // a cache's pending promises, so while any are pending the cache must be a GC root, just
@@ -55,15 +54,10 @@ class StreamCache {
   // What every drain writes into (src/wire.rs, DrainHeader); replaced by a larger one when
   // a drain spills.
   #rows = new Float64Array(4096)
-  // The hot tier's values: key → { value, expires }. Rust decides which keys stay (see
-  // src/hot.rs); every call that admits a key returns the keys that left.
-  #hot = new Map()
-  #hotTtl
-  // Hot hits: keys for the policy, handed to Rust in bulk, and the hits' events, which
-  // JS builds and delivers itself from a count. Each event first gets a place in Rust's
-  // bounded metric queue (reserveEvents), so one bound and one set of counters cover all.
-  #touched = []
-  #maxPending
+  #hot
+  // Hot hits' events, which JS builds and delivers itself from a count. Each first gets a
+  // place in Rust's bounded metric queue (reserveEvents), so one bound and one set of
+  // counters cover all.
   #hotFlushScheduled = false
   #hotHits = 0
   #hotHitTimes = 0
@@ -82,38 +76,30 @@ class StreamCache {
     this.#userOnMetric = options?.onMetric ?? null
     this.#onMetric = this.#userOnMetric
     const limits = this.#native.limits()
-    this.#hotTtl = limits.hotTtlMs
-    this.#maxPending = limits.maxPendingMetrics
+    this.#hot = new HotValues(limits.hotTtlMs, limits.maxPendingMetrics)
   }
 
-  // The value of a fresh hot entry, or undefined; an expired one is dropped. A batch's
-  // hits report no event (`reports` false), as the TS service's did not.
+  // A batch's hits report no event (`reports` false), as the TS service's did not.
   #hotHit(key, reports = true) {
-    const entry = this.#hot.get(key)
-    if (entry === undefined) return undefined
-    const now = performance.now()
-    if (now > entry.expires) {
-      this.#hot.delete(key)
-      return undefined
-    }
-    if (this.#touched.length < this.#maxPending) this.#touched.push(key)
+    const value = this.#hot.hit(key)
+    if (value === undefined) return undefined
     if (reports && this.#onMetric !== null) {
       this.#hotHits++
-      this.#hotHitTimes += now
+      this.#hotHitTimes += this.#hot.lastHitAt
     }
     if (!this.#hotFlushScheduled) {
       this.#hotFlushScheduled = true
       setImmediate(() => this.#flushHot())
     }
-    return entry.value
+    return value
   }
 
   // The hits' events, and their keys once enough have gathered: a burst of hits costs
-  // one native call per TOUCH_BATCH keys, not one per loop turn.
+  // one native call per batch of keys (js/hot.js), not one per loop turn.
   #flushHot() {
     this.#hotFlushScheduled = false
     if (this.#destroyed) return
-    if (this.#touched.length >= Math.min(TOUCH_BATCH, this.#maxPending)) this.#drain()
+    if (this.#hot.touchesDue) this.#drain()
     this.#reserveHot()
     if (this.#hotEvents === 0) return
     const started = performance.now()
@@ -142,13 +128,6 @@ class StreamCache {
       this.#hotFlushScheduled = true
       setImmediate(() => this.#flushHot())
     }
-  }
-
-  // `stored` is what the native side answered for a write or promotion (src/lib.rs).
-  #admit(key, value, stored) {
-    if (typeof stored === 'boolean') return
-    this.#hot.set(key, { value, expires: performance.now() + this.#hotTtl })
-    for (const evicted of stored) this.#hot.delete(evicted)
   }
 
   // Turns the hits counted so far into reserved events; those that do not fit the metric
@@ -268,7 +247,7 @@ class StreamCache {
     if (stored === null) return this.#wait(id, { key })
     // Written to Redis only: the Map must not answer with an older value.
     if (stored === true) this.#hot.delete(key)
-    else this.#admit(key, points, stored)
+    else this.#hot.admit(key, points, stored)
     return this.#wait(id)
   }
 
@@ -363,7 +342,6 @@ class StreamCache {
       this.#userOnMetric = null
       this.#native.destroy()
       this.#hot.clear()
-      this.#touched = []
       this.#hotEvents = 0
       busy.delete(this)
       const pending = [...this.#pending.values()]
@@ -407,11 +385,7 @@ class StreamCache {
   #drain() {
     this.#drainScheduled = false
     if (this.#destroyed) return
-    let touched
-    if (this.#touched.length > 0) {
-      touched = this.#touched
-      this.#touched = []
-    }
+    const touched = this.#hot.takeTouched()
     const delivered = this.#delivered
     this.#delivered = { emitted: 0, failed: 0, dropped: 0 }
     let rows = this.#rows
@@ -443,25 +417,25 @@ class StreamCache {
     [OpKind.Json]: (c, p, id, a, b, rows, pointsAt, strings) => {
       c.#finish(id)
       const value = parseArray(strings[a])
-      c.#admit(p.key, value, c.#native.adoptParsed(b, value !== null))
+      c.#hot.admit(p.key, value, c.#native.adoptParsed(b, value !== null))
       p.resolve(value)
     },
     [OpKind.Points]: (c, p, id, a, b, rows, pointsAt, strings) => {
       c.#finish(id)
       const value = buildPoints(rows, pointsAt + a, strings)
-      if (b) c.#admit(p.key, value, [])
+      if (b) c.#hot.admit(p.key, value, [])
       p.resolve(value)
     },
     [OpKind.BatchJson]: (c, p, id, a, b, rows, pointsAt, strings) => {
       const key = p.missing[p.next++]
       const value = a === NO_STRING ? null : parseArray(strings[a])
-      if (a !== NO_STRING) c.#admit(key, value, c.#native.adoptParsed(b, value !== null))
+      if (a !== NO_STRING) c.#hot.admit(key, value, c.#native.adoptParsed(b, value !== null))
       put(p.result, key, value)
     },
     [OpKind.BatchPoints]: (c, p, id, a, b, rows, pointsAt, strings) => {
       const key = p.missing[p.next++]
       const value = buildPoints(rows, pointsAt + a, strings)
-      if (b) c.#admit(key, value, [])
+      if (b) c.#hot.admit(key, value, [])
       put(p.result, key, value)
     },
     [OpKind.BatchEnd]: (c, p, id) => {
@@ -492,7 +466,7 @@ class StreamCache {
     },
     [OpKind.Stored]: (c, p, id, a, b, rows, pointsAt, strings) => {
       c.#finish(id)
-      if (b) c.#admit(p.key, buildPoints(rows, pointsAt + a, strings), [])
+      if (b) c.#hot.admit(p.key, buildPoints(rows, pointsAt + a, strings), [])
       else c.#hot.delete(p.key)
       p.resolve()
     },

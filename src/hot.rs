@@ -1,7 +1,7 @@
 //! The hot tier's policy: which keys stay in process memory, for how long, and which one
 //! leaves when it is full.
 //!
-//! The values themselves live in a JavaScript `Map` in `index.js`, so a hot hit never
+//! The values themselves live in a JavaScript `Map` in `js/hot.js`, so a hot hit never
 //! crosses N-API; this side only decides. JS reports its hits in batches ([`HotTier::touch`])
 //! and applies every decision synchronously: each call that adds a key returns the keys
 //! that left, so the two sides always hold the same keys.
