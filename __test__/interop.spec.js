@@ -28,6 +28,17 @@ test('a value written by the TS service is read by getData', async () => {
   expect(await cache.getData('INTEROP.TS')).toEqual(points)
 })
 
+test('a float -0 in stored JSON keeps its sign, and integers read back as JSON.parse gives them', async () => {
+  // Float literals: Rust decodes these (an integer -0 it leaves to JSON.parse).
+  const json = '[{"s":"INTEROP.TS","p":-0.0,"v":5,"t":1700000000000,"c":-0.0e0,"cp":7}]'
+  await ts.setex('stream_cache_warmINTEROP.TS', 300, json)
+  const reader = new StreamCache({ redis: redisOptions(), maxHotCacheSize: 0 })
+  const [value] = await reader.getData('INTEROP.TS')
+  await reader.destroy()
+  expect(value).toStrictEqual(JSON.parse(json)[0])
+  expect([Object.is(value.p, -0), Object.is(value.c, -0), value.v, value.cp]).toEqual([true, true, 5, 7])
+})
+
 test('a value written by setData is byte-for-byte what the TS service writes', async () => {
   const raw = [
     { symbol: 'INTEROP.NATIVE', price: 1.25, volume: 7, timestamp: 1700000000000, change: -0.5, changePercent: -2 },

@@ -90,17 +90,22 @@ function parseArray(json) {
   }
 }
 
+// An integral number as V8's small integer, as JSON.parse makes it: read from a
+// Float64Array it would be a heap-allocated double, one more object per field for the GC.
+// -0 stays a double, or it would lose its sign.
+const int = (n) => ((n | 0) === n && (n !== 0 || 1 / n > 0) ? n | 0 : n)
+
 // A warm value Rust decoded (src/points.rs): `[count, ...count PointField rows]`, NaN for
 // an absent c/cp. Builds what JSON.parse would have, key order included.
 function buildPoints(rows, at, strings) {
   const count = rows[at]
   const out = new Array(count)
   for (let k = 0, j = at + 1; k < count; k++, j += POINT_STRIDE) {
-    const point = { s: strings[rows[j + SYMBOL]], p: rows[j + P], v: rows[j + V], t: rows[j + T] }
+    const point = { s: strings[rows[j + SYMBOL]], p: int(rows[j + P]), v: int(rows[j + V]), t: int(rows[j + T]) }
     const c = rows[j + C]
-    if (c === c) point.c = c
+    if (c === c) point.c = int(c)
     const cp = rows[j + CP]
-    if (cp === cp) point.cp = cp
+    if (cp === cp) point.cp = int(cp)
     out[k] = point
   }
   return out
