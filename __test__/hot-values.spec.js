@@ -4,14 +4,17 @@
 
 const { HotValues } = require('../js/hot')
 
-test('a hit returns the very value admitted and is handed to the policy once', () => {
+test('a hit returns the very value admitted; its key goes to the policy once per report', () => {
   const hot = new HotValues(60_000, 10)
   const value = [{ s: 'A', p: 1, v: 1, t: 1 }]
   hot.admit('A', value, [])
   expect(hot.hit('A')).toBe(value)
+  expect(hot.hit('A')).toBe(value)
   expect(hot.hit('B')).toBeUndefined()
   expect(hot.takeTouched()).toEqual(['A'])
   expect(hot.takeTouched()).toBeUndefined()
+  hot.hit('A')
+  expect(hot.takeTouched()).toEqual(['A'])
 })
 
 test('admission drops the keys the policy evicted; true and false admit nothing', () => {
@@ -32,13 +35,14 @@ test('an expired entry is no hit, is dropped, and is not reported as one', () =>
 
 test('hit keys are kept up to the bound, and are due for Rust at the bound', () => {
   const hot = new HotValues(60_000, 3)
-  hot.admit('A', ['a'], [])
+  const keys = ['A', 'B', 'C', 'D', 'E']
+  for (const key of keys) hot.admit(key, [key], [])
   hot.hit('A')
-  hot.hit('A')
+  hot.hit('B')
   expect(hot.touchesDue).toBe(false)
-  for (let i = 0; i < 5; i++) hot.hit('A')
+  for (const key of keys) hot.hit(key)
   expect(hot.touchesDue).toBe(true)
-  expect(hot.takeTouched()).toEqual(['A', 'A', 'A'])
+  expect(hot.takeTouched()).toEqual(['A', 'B', 'C'])
   hot.hit('A')
   hot.clear()
   expect(hot.hit('A')).toBeUndefined()
