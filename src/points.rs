@@ -9,7 +9,7 @@
 
 use std::fmt;
 
-use serde::de::{self, Deserialize, Deserializer, MapAccess, Visitor};
+use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 
 use crate::error::CacheError;
 
@@ -22,18 +22,8 @@ const C: usize = PointField::C as usize;
 const CP: usize = PointField::Cp as usize;
 
 #[derive(Debug, PartialEq)]
-pub struct Point {
-    s: String,
-    p: f64,
-    v: f64,
-    t: f64,
-    c: Option<f64>,
-    cp: Option<f64>,
-}
-
-#[derive(Debug, PartialEq)]
 pub enum Decoded {
-    Points(Vec<Point>),
+    Points(Encoded),
     /// Not in the canonical shape: JS parses it.
     Json(String),
 }
@@ -42,8 +32,10 @@ pub fn decode(json: String) -> Decoded {
     if has_integer_negative_zero(&json) {
         return Decoded::Json(json);
     }
-    match serde_json::from_str::<Vec<Point>>(&json) {
-        Ok(points) => Decoded::Points(points),
+    let mut points = Encoded { rows: Vec::new(), symbols: Vec::new() };
+    let mut reader = serde_json::Deserializer::from_str(&json);
+    match reader.deserialize_seq(PointsVisitor(&mut points)).and_then(|()| reader.end()) {
+        Ok(()) => Decoded::Points(points),
         Err(_) => Decoded::Json(json),
     }
 }
@@ -57,30 +49,25 @@ fn has_integer_negative_zero(json: &str) -> bool {
         .any(|(i, w)| w == b"-0" && !matches!(bytes.get(i + 2), Some(b'.' | b'e' | b'E')))
 }
 
-/// Appends `points` as `[count, ...rows]` and returns where they start. Consecutive points
-/// of one symbol share its string.
-pub fn encode(points: Vec<Point>, rows: &mut Vec<f64>, strings: &mut Vec<String>) -> f64 {
+/// Appends `points` as `[count, ...rows]`, their symbols to `strings`, and returns where
+/// they start.
+pub fn encode(points: Encoded, rows: &mut Vec<f64>, strings: &mut Vec<String>) -> f64 {
     let start = rows.len();
-    rows.reserve(1 + points.len() * POINT_STRIDE);
+    let base = strings.len() as f64;
+    rows.reserve(1 + points.rows.len());
     rows.push(points.len() as f64);
-    let mut symbol: Option<(f64, usize)> = None;
-    for point in points {
-        let index = match symbol {
-            Some((index, at)) if strings[at] == point.s => index,
-            _ => {
-                strings.push(point.s);
-                let at = strings.len() - 1;
-                symbol = Some((at as f64, at));
-                at as f64
-            }
-        };
-        rows.extend_from_slice(&point_row(index, point.p, point.v, point.t, point.c, point.cp));
+    for row in points.rows.chunks_exact(POINT_STRIDE) {
+        let at = rows.len();
+        rows.extend_from_slice(row);
+        rows[at + SYMBOL] += base;
     }
+    strings.extend(points.symbols);
     start as f64
 }
 
-/// Points `setData` handed over as rows (the layout of [`encode`], without the count)
-/// and their symbols. JS sends only canonical points whose symbols JSON needs not escape.
+/// Canonical points as rows (the layout of [`encode`], without the count) and their
+/// symbols, consecutive points of one symbol sharing it: what `setData` hands over (JS
+/// sends only symbols JSON needs not escape) and what [`decode`] reads.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Encoded {
     rows: Vec<f64>,
@@ -191,20 +178,46 @@ pub fn utf16_len(json: &str) -> usize {
     }
 }
 
-struct PointVisitor;
+/// Reads a JSON array of canonical points straight into rows: no string per point, since
+/// a symbol is borrowed from the JSON and stored only when it differs from the last one. A
+/// symbol with escapes cannot be borrowed, so its value stays JSON for JS to parse.
+struct PointsVisitor<'a>(&'a mut Encoded);
 
 fn not_canonical<E: de::Error>() -> E {
     E::custom("not a canonical point")
 }
 
-impl<'de> Visitor<'de> for PointVisitor {
-    type Value = Point;
+impl<'de> Visitor<'de> for PointsVisitor<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("an array of objects with keys s, p, v, t[, c][, cp] in that order")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        while seq.next_element_seed(PointSeed(&mut *self.0))?.is_some() {}
+        Ok(())
+    }
+}
+
+struct PointSeed<'a>(&'a mut Encoded);
+
+impl<'de> DeserializeSeed<'de> for PointSeed<'_> {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for PointSeed<'_> {
+    type Value = ();
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
         f.write_str("an object with keys s, p, v, t[, c][, cp] in that order")
     }
 
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Point, A::Error> {
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
         let expect = |name: &str, map: &mut A| -> Result<(), A::Error> {
             match map.next_key::<&str>()? {
                 Some(key) if key == name => Ok(()),
@@ -212,33 +225,33 @@ impl<'de> Visitor<'de> for PointVisitor {
             }
         };
         expect("s", &mut map)?;
-        let s = map.next_value::<String>()?;
+        let s = map.next_value::<&str>()?;
         expect("p", &mut map)?;
         let p = map.next_value::<f64>()?;
         expect("v", &mut map)?;
         let v = map.next_value::<f64>()?;
         expect("t", &mut map)?;
         let t = map.next_value::<f64>()?;
-        let mut point = Point { s, p, v, t, c: None, cp: None };
+        let (mut c, mut cp) = (None, None);
         let mut key = map.next_key::<&str>()?;
         if key == Some("c") {
-            point.c = Some(map.next_value::<f64>()?);
+            c = Some(map.next_value::<f64>()?);
             key = map.next_key::<&str>()?;
         }
         if key == Some("cp") {
-            point.cp = Some(map.next_value::<f64>()?);
+            cp = Some(map.next_value::<f64>()?);
             key = map.next_key::<&str>()?;
         }
-        match key {
-            None => Ok(point),
-            Some(_) => Err(not_canonical()),
+        if key.is_some() {
+            return Err(not_canonical());
         }
-    }
-}
-
-impl<'de> Deserialize<'de> for Point {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Point, D::Error> {
-        deserializer.deserialize_map(PointVisitor)
+        let points = self.0;
+        if points.symbols.last().is_none_or(|last| last != s) {
+            points.symbols.push(s.to_owned());
+        }
+        let symbol = (points.symbols.len() - 1) as f64;
+        points.rows.extend_from_slice(&point_row(symbol, p, v, t, c, cp));
+        Ok(())
     }
 }
 
@@ -246,11 +259,17 @@ impl<'de> Deserialize<'de> for Point {
 mod tests {
     use super::*;
 
-    fn points(json: &str) -> Option<Vec<Point>> {
+    fn points(json: &str) -> Option<Encoded> {
         match decode(json.to_string()) {
             Decoded::Points(p) => Some(p),
             Decoded::Json(_) => None,
         }
+    }
+
+    /// Row `k`, with NaN (absent) as `None` so rows compare.
+    fn row(p: &Encoded, k: usize) -> Vec<Option<f64>> {
+        let row = &p.rows[k * POINT_STRIDE..(k + 1) * POINT_STRIDE];
+        row.iter().map(|n| (!n.is_nan()).then_some(*n)).collect()
     }
 
     #[test]
@@ -258,9 +277,11 @@ mod tests {
         let p = points(
             r#"[{"s":"AAPL","p":1.5,"v":10,"t":1700000000000,"c":-0.25,"cp":0.1},{"s":"AAPL","p":2,"v":0,"t":1}]"#,
         );
-        let p = p.as_deref().map(|p| (p.len(), p[0].c, p[1].c, p[0].t));
-        assert_eq!(p, Some((2, Some(-0.25), None, 1_700_000_000_000.0)));
-        assert_eq!(points("[]"), Some(vec![]));
+        let p = p.as_ref().map(|p| (p.len(), row(p, 0), row(p, 1), p.symbols.clone()));
+        let first = [0.0, 1.5, 10.0, 1_700_000_000_000.0, -0.25, 0.1].map(Some).to_vec();
+        let second = vec![Some(0.0), Some(2.0), Some(0.0), Some(1.0), None, None];
+        assert_eq!(p, Some((2, first, second, vec!["AAPL".to_string()])));
+        assert_eq!(points("[]").map(|p| p.len()), Some(0));
         assert!(points(r#"[{"s":"A","p":1,"v":1,"t":1,"cp":2}]"#).is_some());
     }
 
@@ -278,6 +299,8 @@ mod tests {
             r#"[{"s":"A","p":-0,"v":1,"t":1}]"#,
             r#"[{"s":"A","p":1e400,"v":1,"t":1}]"#,
             r#"[{"s":"\ud800","p":1,"v":1,"t":1}]"#,
+            // Escaped symbols cannot be borrowed: JS parses these (and gets the same value).
+            r#"[{"s":"A\"B","p":1,"v":1,"t":1}]"#,
             r#"[] x"#,
             "not json",
         ] {
@@ -288,7 +311,8 @@ mod tests {
     #[test]
     fn negative_zero_as_a_float_keeps_its_sign() {
         let p = points(r#"[{"s":"A","p":-0.0,"v":1,"t":1}]"#);
-        assert!(p.is_some_and(|p| p[0].p == 0.0 && p[0].p.is_sign_negative()));
+        let p = p.map(|p| p.rows[PointField::P as usize]);
+        assert!(p.is_some_and(|p| p == 0.0 && p.is_sign_negative()));
     }
 
     #[test]
@@ -333,7 +357,8 @@ mod tests {
         let p = points(
             r#"[{"s":"A","p":1,"v":2,"t":3},{"s":"A","p":4,"v":5,"t":6,"c":7},{"s":"B","p":1,"v":1,"t":1}]"#,
         );
-        let at = encode(p.unwrap_or_default(), &mut rows, &mut strings);
+        let empty = || Encoded { rows: Vec::new(), symbols: Vec::new() };
+        let at = encode(p.unwrap_or_else(empty), &mut rows, &mut strings);
         assert_eq!(at, 1.0);
         assert_eq!(strings, ["x", "A", "B"]);
         assert_eq!(rows.len(), 2 + 3 * POINT_STRIDE);
