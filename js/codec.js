@@ -101,10 +101,20 @@ function buildPoints(rows, at, strings) {
   const count = rows[at]
   const out = new Array(count)
   for (let k = 0, j = at + 1; k < count; k++, j += POINT_STRIDE) {
-    const point = { s: strings[rows[j + SYMBOL]], p: int(rows[j + P]), v: int(rows[j + V]), t: int(rows[j + T]) }
+    const s = strings[rows[j + SYMBOL]]
+    const p = int(rows[j + P])
+    const v = int(rows[j + V])
+    const t = int(rows[j + T])
     const c = rows[j + C]
-    if (c === c) point.c = int(c)
     const cp = rows[j + CP]
+    // One literal when both are present: a literal has room for its own properties only,
+    // and each added later costs a map transition and a property store outside the object.
+    if (c === c && cp === cp) {
+      out[k] = { s, p, v, t, c: int(c), cp: int(cp) }
+      continue
+    }
+    const point = { s, p, v, t }
+    if (c === c) point.c = int(c)
     if (cp === cp) point.cp = int(cp)
     out[k] = point
   }
