@@ -12,17 +12,18 @@ const README = path.join(__dirname, '..', 'README.md')
 const fmt = (n) => (n >= 100_000 ? `${Math.round(n / 1000)}k` : n >= 1000 ? `${(n / 1000).toFixed(1)}k` : n.toFixed(0))
 const ms = (n) => (n < 0.1 ? `${(n * 1000).toFixed(1)}µs` : `${n.toFixed(2)}ms`)
 const mib = (b) => `${(b / 2 ** 20).toFixed(1)} MiB`
+const line = (cells) => `| ${cells.join(' | ')} |`
+// A table's header row and the separator under it.
+const header = (cells) => [line(cells), line(Array(cells.length).fill('---'))]
 
 // The library bench (bench/run.js, latest.json) as markdown.
 function libraryReport({ commit, date, machine, node, redis, rows, writeHeavy, lag, series, replicas, ceiling, memory, settings }) {
-  const line = (cells) => `| ${cells.join(' | ')} |`
   const out = [
     `Commit \`${commit}\`, ${date.slice(0, 10)}, ${machine.cpus} × ${machine.model}, ${machine.memoryGiB} GiB, Node ${node}, ` +
       `Redis ${redis}; median of ${settings.reps} runs of ${settings.seconds} s each, range = slowest–fastest run; ` +
       `values of 10 points, ${settings.valueBytes} bytes of JSON.`,
     '',
-    line(['operation', 'in flight', 'native ops/s (range)', 'baseline ops/s (range)', 'native / baseline (range)', 'target', 'p50 native / baseline', 'p99 native / baseline', 'metrics cost']),
-    line(Array(9).fill('---')),
+    ...header(['operation', 'in flight', 'native ops/s (range)', 'baseline ops/s (range)', 'native / baseline (range)', 'target', 'p50 native / baseline', 'p99 native / baseline', 'metrics cost']),
   ]
   for (const r of rows) {
     out.push(
@@ -43,8 +44,7 @@ function libraryReport({ commit, date, machine, node, redis, rows, writeHeavy, l
     '',
     'Coherence `"tracking"` (the default) against `"ttl"`, native, 64 in flight:',
     '',
-    line(['operation', 'tracking ops/s (range)', 'ttl ops/s (range)', 'tracking cost']),
-    line(Array(4).fill('---')),
+    ...header(['operation', 'tracking ops/s (range)', 'ttl ops/s (range)', 'tracking cost']),
   )
   for (const r of rows.filter((r) => r.nativeTtl)) {
     out.push(
@@ -78,8 +78,7 @@ function libraryReport({ commit, date, machine, node, redis, rows, writeHeavy, l
     '',
     'Series merges, 4 instances × 16 in flight (a point per write; none may be lost):',
     '',
-    line(['merge', 'writes/s', 'writes', 'points stored', 'retries']),
-    line(Array(5).fill('---')),
+    ...header(['merge', 'writes/s', 'writes', 'points stored', 'retries']),
     ...series.map((r) =>
       line([r.mode, fmt(r.opsPerSec), r.writes, `${r.pointsStored}${r.pointsStored === r.writes ? ' ✓' : ' ✗'}`, r.retries ?? '']),
     ),
@@ -88,8 +87,7 @@ function libraryReport({ commit, date, machine, node, redis, rows, writeHeavy, l
     '',
     '`waitForReplicas` (with `strictWarmWrites`), setData on a primary with one replica:',
     '',
-    line(['in flight', 'no wait, writes/s', 'WAIT 1, writes/s', 'cost']),
-    line(Array(4).fill('---')),
+    ...header(['in flight', 'no wait, writes/s', 'WAIT 1, writes/s', 'cost']),
     ...[1, 64].map((inFlight) => {
       const [off, on] = [0, 1].map((w) => replicas.find((r) => r.inFlight === inFlight && r.waitForReplicas === w))
       return line([inFlight, fmt(off.opsPerSec), fmt(on.opsPerSec), `${((1 - on.opsPerSec / off.opsPerSec) * 100).toFixed(0)}%`])
