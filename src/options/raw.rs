@@ -37,6 +37,15 @@ impl Raw {
         }
     }
 
+    /// The elements of a non-empty array option at `path`; `expected` names what it must be.
+    pub(super) fn non_empty_list(&self, path: &str, expected: &str) -> Result<&[Raw]> {
+        match self {
+            Raw::List(list) if !list.is_empty() => Ok(list),
+            Raw::List(_) => Err(CacheError::Range(format!("options.{path} must not be empty"))),
+            other => Err(Reader::wrong_type(path, expected, other)),
+        }
+    }
+
     pub(super) fn field(&self, name: &str) -> &Raw {
         match self {
             Raw::Map(fields) => {

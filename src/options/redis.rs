@@ -95,18 +95,9 @@ pub(super) fn cluster_nodes(cluster: &Raw) -> Result<Vec<ConnectionInfo>> {
             cluster.shape_name()
         )));
     }
-    let nodes = match cluster.field("nodes") {
-        Raw::List(nodes) if !nodes.is_empty() => nodes,
-        Raw::List(_) => {
-            return Err(CacheError::Range("options.redis.cluster.nodes must not be empty".into()))
-        }
-        other => {
-            return Err(CacheError::Type(format!(
-                "options.redis.cluster.nodes must be an array of URLs or {{ host, port }}, got {}",
-                other.shape_name()
-            )))
-        }
-    };
+    let nodes = cluster
+        .field("nodes")
+        .non_empty_list("redis.cluster.nodes", "an array of URLs or { host, port }")?;
     nodes
         .iter()
         .enumerate()
@@ -130,18 +121,7 @@ pub(super) fn cluster_nodes(cluster: &Raw) -> Result<Vec<ConnectionInfo>> {
 /// `redis.sentinels` (`[{ host, port }]`, as ioredis takes them), `name`, `role` and the
 /// Sentinels' own credentials.
 pub(super) fn sentinel_settings(o: &Reader, sentinels: &Raw) -> Result<SentinelSettings> {
-    let list = match sentinels {
-        Raw::List(list) if !list.is_empty() => list,
-        Raw::List(_) => {
-            return Err(CacheError::Range("options.redis.sentinels must not be empty".into()))
-        }
-        other => {
-            return Err(CacheError::Type(format!(
-                "options.redis.sentinels must be an array of {{ host, port }}, got {}",
-                other.shape_name()
-            )))
-        }
-    };
+    let list = sentinels.non_empty_list("redis.sentinels", "an array of { host, port }")?;
     let sentinels = list
         .iter()
         .enumerate()
